@@ -1,0 +1,82 @@
+import { connect } from '../../../client/index.js';
+import type { ProfileStatus, StatusResult } from '../../../proto/index.js';
+import type { CommandContext } from '../context.js';
+import { parse } from '../usage.js';
+
+export const help = `Usage: tokenbroker status [--json] [--socket PATH]
+
+Shows the daemon (version, pid, uptime, socket, connected apps) and each profile's state, who is
+signed in, when the access token expires and when it is refreshed next. Never prints a token.
+
+Options:
+  --json          machine-readable output (the protocol's status result)
+  --socket PATH   the daemon's socket (default: $TOKENBROKER_SOCKET or the per-user default)
+  -h, --help      this help
+
+Exit codes: 0 ok, 3 daemon not running.`;
+
+export async function run(argv: string[], context: CommandContext): Promise<number> {
+  const { values } = parse('status', argv, { json: { type: 'boolean' } });
+  const client = await connect({ ...context.connectOptions(values.socket), clientName: 'tokenbroker-cli' });
+  try {
+    const status = await client.status();
+    context.out(values.json ? JSON.stringify(status, null, 2) : formatStatus(status, Date.now()));
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
+export function formatStatus(status: StatusResult, now: number): string {
+  const lines = [
+    `tokenbroker ${status.daemonVersion} (protocol ${status.protocolVersion}), pid ${status.pid}, up ${formatDuration(status.uptimeSeconds * 1000)}`,
+    `socket   ${status.socketPath}`,
+    `config   ${status.configPath ?? '(none: no profiles configured)'}`,
+    `clients  ${status.connectedClients} connected`,
+    '',
+  ];
+  if (status.profiles.length === 0) {
+    lines.push('No profiles. Add one to the config file (see "tokenbroker --help" and the README).');
+    return lines.join('\n');
+  }
+  const rows = status.profiles.map((p) => profileRow(p, now));
+  const header = ['PROFILE', 'STATE', 'USER', 'EXPIRES', 'NEXT REFRESH', 'LAST REFRESH', 'ISSUER'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const format = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  lines.push(format(header), ...rows.map(format));
+  return lines.join('\n');
+}
+
+function profileRow(p: ProfileStatus, now: number): string[] {
+  const last = p.lastRefresh
+    ? `${p.lastRefresh.ok ? 'ok' : `failed ${p.lastRefresh.code ?? ''}`.trim()} ${relative(p.lastRefresh.at, now)}` +
+      (p.consecutiveFailures ? ` (${p.consecutiveFailures} failures)` : '')
+    : '-';
+  return [
+    p.isDefault ? `${p.name} *` : p.name,
+    p.reason ? `${p.state} (${p.reason})` : p.state,
+    p.email ?? p.subject ?? '-',
+    p.expiresAt === undefined ? '-' : relative(p.expiresAt, now),
+    p.nextRefreshAt === undefined ? '-' : relative(p.nextRefreshAt, now),
+    last,
+    p.issuer,
+  ];
+}
+
+/** "in 4m 10s" / "12s ago". */
+export function relative(at: number, now: number): string {
+  const delta = at - now;
+  return delta >= 0 ? `in ${formatDuration(delta)}` : `${formatDuration(-delta)} ago`;
+}
+
+export function formatDuration(ms: number): string {
+  const total = Math.round(ms / 1000);
+  const d = Math.floor(total / 86400);
+  const h = Math.floor((total % 86400) / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  if (d > 0) return `${d}d ${h}h`;
+  if (h > 0) return `${h}h ${m}m`;
+  if (m > 0) return `${m}m ${s}s`;
+  return `${s}s`;
+}

@@ -1,0 +1,27 @@
+import type { ErrorCode } from '../../proto/index.js';
+
+/** Process exit codes of the `tokenbroker` command (documented in the README). */
+export const EXIT = {
+  OK: 0,
+  ERROR: 1,
+  USAGE: 2,
+  DAEMON_NOT_RUNNING: 3,
+  ALREADY_RUNNING: 4,
+  LOGIN_REQUIRED: 5,
+  CONFIG_INVALID: 6,
+} as const;
+
+export function exitCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case 'DAEMON_NOT_RUNNING':
+      return EXIT.DAEMON_NOT_RUNNING;
+    case 'LOGIN_REQUIRED':
+      return EXIT.LOGIN_REQUIRED;
+    case 'CONFIG_INVALID':
+      return EXIT.CONFIG_INVALID;
+    case 'BAD_REQUEST':
+      return EXIT.USAGE;
+    default:
+      return EXIT.ERROR;
+  }
+}

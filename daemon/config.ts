@@ -1,0 +1,332 @@
+/**
+ * The configuration file: where it is, its shape, and validation that names the wrong field.
+ * Resolved once into complete `ProfileConfig`s with every default filled in.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import {
+  BrokerError,
+  PROFILE_NAME_PATTERN,
+  arrayOf,
+  boolean,
+  integer,
+  isPlainObject,
+  object,
+  oneOf,
+  optional,
+  profileName,
+  record,
+  string,
+  type Check,
+} from '../proto/index.js';
+
+export type RefreshFailurePolicy = 'relogin' | 'logout';
+export type ReloginBrowser = 'on-demand' | 'immediately';
+
+export interface WristbandConfig {
+  readonly applicationVanityDomain: string;
+  readonly tenantDomain?: string;
+  readonly tenantName?: string;
+  readonly tenantCustomDomain?: string;
+  readonly isApplicationCustomDomainActive: boolean;
+}
+
+export interface RetryConfig {
+  /** Attempts per refresh before the session waits for its next backoff slot. @default 3 */
+  readonly limit: number;
+  /** First backoff delay. @default 1000 */
+  readonly baseDelayMs: number;
+  /** Longest backoff delay. @default 300000 (5 minutes) */
+  readonly maxDelayMs: number;
+}
+
+export interface RefreshConfig {
+  /** Refresh this long before expiry (capped at a third of the token lifetime). @default 60 */
+  readonly leadSeconds: number;
+  /** Random spread added to timers so profiles do not refresh in lockstep. @default 5 */
+  readonly jitterSeconds: number;
+  /** `token.get` refreshes first when less than this is left. @default 30 */
+  readonly minValidSeconds: number;
+  readonly retry: RetryConfig;
+}
+
+/** One profile, every default resolved. */
+export interface ProfileConfig {
+  readonly name: string;
+  /** "oidc" when configured by issuer, "wristband" by the preset. */
+  readonly provider: 'oidc' | 'wristband';
+  /** OIDC issuer URL (for Wristband, `https://{applicationVanityDomain}`). */
+  readonly issuer: string;
+  readonly wristband?: WristbandConfig;
+  readonly clientId: string;
+  /** A custom-scheme URI (`com.example.broker:/callback`) or "loopback". @default "loopback" */
+  readonly redirectUri: string;
+  readonly scopes: readonly string[];
+  /** Extra authorization request parameters such as `prompt` or `login_hint`. */
+  readonly authorizationParams: Readonly<Record<string, string>>;
+  readonly postLogoutRedirectUri?: string;
+  /** @default 300 */
+  readonly loginTimeoutSeconds: number;
+  /** Timeout of each HTTP request to the provider. @default 10 */
+  readonly httpTimeoutSeconds: number;
+  readonly refresh: RefreshConfig;
+  /** @default "relogin" */
+  readonly onRefreshFailure: RefreshFailurePolicy;
+  /** @default "on-demand" */
+  readonly reloginBrowser: ReloginBrowser;
+}
+
+export interface BrokerConfig {
+  /** The file it came from; null when no file exists. */
+  readonly path: string | null;
+  readonly defaultProfile: string | undefined;
+  readonly profiles: ReadonlyMap<string, ProfileConfig>;
+}
+
+/** Authorization parameters the broker sets itself; a profile may not override them. */
+const RESERVED_AUTHORIZATION_PARAMS = [
+  'client_id',
+  'response_type',
+  'redirect_uri',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+];
+
+const hostname = string({
+  min: 1,
+  max: 253,
+  pattern: /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*(:\d{1,5})?$/,
+  what: 'a host name such as "myapp-mycompany.us.wristband.dev" (no scheme, no path)',
+});
+
+const seconds = (min: number, max: number) => integer({ min, max });
+
+const profileShape = object(
+  {
+    issuer: optional(string({ min: 1, max: 2048 })),
+    wristband: optional(
+      object(
+        {
+          applicationVanityDomain: hostname,
+          tenantDomain: optional(hostname),
+          tenantName: optional(string({ min: 1, max: 253, pattern: /^[A-Za-z0-9-]+$/, what: 'a tenant name (letters, digits, "-")' })),
+          tenantCustomDomain: optional(hostname),
+          isApplicationCustomDomainActive: optional(boolean),
+        },
+        { strict: true },
+      ),
+    ),
+    clientId: string({ min: 1, max: 512 }),
+    redirectUri: optional(string({ min: 1, max: 2048 })),
+    scopes: optional(arrayOf(string({ min: 1, max: 256, pattern: /^[\x21\x23-\x5B\x5D-\x7E]+$/, what: 'a scope token' }), { max: 64 })),
+    authorizationParams: optional(record(string({ max: 2048 }), { key: reservedParamCheck() })),
+    postLogoutRedirectUri: optional(string({ min: 1, max: 2048 })),
+    loginTimeoutSeconds: optional(seconds(5, 3600)),
+    httpTimeoutSeconds: optional(seconds(1, 300)),
+    refresh: optional(
+      object(
+        {
+          leadSeconds: optional(seconds(0, 3600)),
+          jitterSeconds: optional(seconds(0, 600)),
+          minValidSeconds: optional(seconds(0, 3600)),
+          retry: optional(
+            object(
+              {
+                limit: optional(integer({ min: 0, max: 10 })),
+                baseDelayMs: optional(integer({ min: 10, max: 600_000 })),
+                maxDelayMs: optional(integer({ min: 10, max: 3_600_000 })),
+              },
+              { strict: true },
+            ),
+          ),
+        },
+        { strict: true },
+      ),
+    ),
+    onRefreshFailure: optional(oneOf(['relogin', 'logout'] as const)),
+    reloginBrowser: optional(oneOf(['on-demand', 'immediately'] as const)),
+  },
+  { strict: true },
+);
+
+type RawProfile = ReturnType<typeof profileShape>;
+
+function reservedParamCheck(): Check<string> {
+  return (key, field) => {
+    const name = String(key);
+    if (RESERVED_AUTHORIZATION_PARAMS.includes(name)) {
+      throw new BrokerError('BAD_REQUEST', `${field}: "${name}" is set by the broker and cannot be configured`, { field });
+    }
+    return name;
+  };
+}
+
+const fileShape = object(
+  {
+    defaultProfile: optional(profileName),
+    profiles: optional((value: unknown, field: string) => {
+      if (!isPlainObject(value)) throw new BrokerError('BAD_REQUEST', `${field}: expected an object of profiles`, { field });
+      return value;
+    }),
+  },
+  { strict: true },
+);
+
+/** Where the config file is: `--config`, else `$TOKENBROKER_CONFIG`, else the platform's config dir. */
+export function defaultConfigPath(env: NodeJS.ProcessEnv = process.env): string {
+  if (env['TOKENBROKER_CONFIG']) return env['TOKENBROKER_CONFIG'];
+  const home = os.homedir();
+  if (process.platform === 'darwin') return path.join(home, 'Library', 'Application Support', 'tokenbroker', 'config.json');
+  if (process.platform === 'win32') {
+    return path.join(env['APPDATA'] ?? path.join(home, 'AppData', 'Roaming'), 'tokenbroker', 'config.json');
+  }
+  return path.join(env['XDG_CONFIG_HOME'] || path.join(home, '.config'), 'tokenbroker', 'config.json');
+}
+
+/**
+ * Loads and validates the config. A missing file gives an empty config when `allowMissing`; a broken
+ * one throws CONFIG_INVALID naming the field.
+ */
+export function loadConfig(file: string, options: { readonly allowMissing?: boolean } = {}): BrokerConfig {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && options.allowMissing) {
+      return { path: null, defaultProfile: undefined, profiles: new Map() };
+    }
+    throw new BrokerError('CONFIG_INVALID', `cannot read the config file ${file}: ${(error as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new BrokerError('CONFIG_INVALID', `${file} is not valid JSON: ${(error as Error).message}`);
+  }
+  try {
+    return { path: file, ...parseConfig(json) };
+  } catch (error) {
+    if (error instanceof BrokerError) {
+      throw new BrokerError('CONFIG_INVALID', `${file}: ${error.message}`, error.field === undefined ? {} : { field: error.field });
+    }
+    throw error;
+  }
+}
+
+/** Validates an already parsed config object (throws BAD_REQUEST naming the field). */
+export function parseConfig(json: unknown): Omit<BrokerConfig, 'path'> {
+  const raw = fileShape(json, '');
+  const profiles = new Map<string, ProfileConfig>();
+  for (const [name, value] of Object.entries(raw.profiles ?? {})) {
+    const field = `profiles.${name}`;
+    if (!PROFILE_NAME_PATTERN.test(name)) {
+      throw new BrokerError('BAD_REQUEST', `${field}: a profile name has letters, digits, ".", "_", "-" (at most 64)`, { field });
+    }
+    profiles.set(name, resolveProfile(name, profileShape(value, field), field));
+  }
+  if (raw.defaultProfile !== undefined && !profiles.has(raw.defaultProfile)) {
+    throw new BrokerError('BAD_REQUEST', `defaultProfile: no profile named "${raw.defaultProfile}" in profiles`, {
+      field: 'defaultProfile',
+    });
+  }
+  const defaultProfile = raw.defaultProfile ?? (profiles.size === 1 ? [...profiles.keys()][0] : undefined);
+  return { defaultProfile, profiles };
+}
+
+function resolveProfile(name: string, raw: RawProfile, field: string): ProfileConfig {
+  if ((raw.issuer === undefined) === (raw.wristband === undefined)) {
+    throw new BrokerError('BAD_REQUEST', `${field}: set exactly one of "issuer" (any OpenID provider) or "wristband" (the preset)`, {
+      field: `${field}.issuer`,
+    });
+  }
+  let issuer: string;
+  let wristband: WristbandConfig | undefined;
+  if (raw.wristband) {
+    const tenants = [raw.wristband.tenantDomain, raw.wristband.tenantName, raw.wristband.tenantCustomDomain].filter((t) => t !== undefined);
+    if (tenants.length !== 1) {
+      throw new BrokerError('BAD_REQUEST', `${field}.wristband: set exactly one of tenantDomain, tenantName or tenantCustomDomain`, {
+        field: `${field}.wristband.tenantDomain`,
+      });
+    }
+    wristband = { ...raw.wristband, isApplicationCustomDomainActive: raw.wristband.isApplicationCustomDomainActive ?? false };
+    issuer = `https://${raw.wristband.applicationVanityDomain}`;
+  } else {
+    issuer = checkHttpsUrl(raw.issuer!, `${field}.issuer`);
+  }
+  const redirectUri = raw.redirectUri ?? 'loopback';
+  checkRedirectUri(redirectUri, `${field}.redirectUri`);
+  if (raw.postLogoutRedirectUri !== undefined) checkRedirectUri(raw.postLogoutRedirectUri, `${field}.postLogoutRedirectUri`);
+  const retry = raw.refresh?.retry;
+  const baseDelayMs = retry?.baseDelayMs ?? 1_000;
+  const maxDelayMs = retry?.maxDelayMs ?? 300_000;
+  if (maxDelayMs < baseDelayMs) {
+    throw new BrokerError('BAD_REQUEST', `${field}.refresh.retry.maxDelayMs: must be at least baseDelayMs (${baseDelayMs})`, {
+      field: `${field}.refresh.retry.maxDelayMs`,
+    });
+  }
+  return {
+    name,
+    provider: wristband ? 'wristband' : 'oidc',
+    issuer,
+    ...(wristband ? { wristband } : {}),
+    clientId: raw.clientId,
+    redirectUri,
+    scopes: raw.scopes ?? (wristband ? ['openid', 'offline_access', 'email'] : ['openid', 'offline_access']),
+    authorizationParams: { ...(raw.authorizationParams ?? {}) },
+    ...(raw.postLogoutRedirectUri === undefined ? {} : { postLogoutRedirectUri: raw.postLogoutRedirectUri }),
+    loginTimeoutSeconds: raw.loginTimeoutSeconds ?? 300,
+    httpTimeoutSeconds: raw.httpTimeoutSeconds ?? 10,
+    refresh: {
+      leadSeconds: raw.refresh?.leadSeconds ?? 60,
+      jitterSeconds: raw.refresh?.jitterSeconds ?? 5,
+      minValidSeconds: raw.refresh?.minValidSeconds ?? 30,
+      retry: { limit: retry?.limit ?? 3, baseDelayMs, maxDelayMs },
+    },
+    onRefreshFailure: raw.onRefreshFailure ?? 'relogin',
+    reloginBrowser: raw.reloginBrowser ?? 'on-demand',
+  };
+}
+
+/** An issuer must be https, except on a loopback host (local test providers). */
+export function checkHttpsUrl(value: string, field: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new BrokerError('BAD_REQUEST', `${field}: expected an absolute URL such as "https://login.example.com", got ${JSON.stringify(value)}`, { field });
+  }
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
+    throw new BrokerError('BAD_REQUEST', `${field}: must use https (http is allowed only for 127.0.0.1, [::1] and localhost)`, { field });
+  }
+  if (url.search !== '' || url.hash !== '') {
+    throw new BrokerError('BAD_REQUEST', `${field}: must not have a query or fragment`, { field });
+  }
+  return value;
+}
+
+/** "loopback", a private-use scheme URI (RFC 8252 §7.1), or an http loopback URI (§7.3). */
+function checkRedirectUri(value: string, field: string): void {
+  if (value === 'loopback') return;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new BrokerError('BAD_REQUEST', `${field}: expected "loopback" or a URI such as "com.example.broker:/callback", got ${JSON.stringify(value)}`, { field });
+  }
+  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) return;
+  if (url.protocol === 'https:' || url.protocol === 'http:') {
+    throw new BrokerError('BAD_REQUEST', `${field}: a web URL cannot reach the broker; use a custom scheme or "loopback"`, { field });
+  }
+  // RFC 8252 §7.1: a reverse-domain scheme the app controls.
+  if (!/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
+    throw new BrokerError('BAD_REQUEST', `${field}: use a reverse-domain scheme such as "com.example.broker:/callback" (RFC 8252 §7.1)`, { field });
+  }
+}
+
+export function isLoopbackHost(host: string): boolean {
+  return host === '127.0.0.1' || host === '[::1]' || host === '::1' || host === 'localhost';
+}

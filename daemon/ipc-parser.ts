@@ -1,0 +1,73 @@
+/**
+ * node-ipc's Assured parser (frame size cap, incomplete-frame timeout, envelope checks, event allow-list)
+ * with one change: a frame it rejects becomes a marked message instead of an immediate disconnect, so the
+ * server can answer with an error before it closes that connection.
+ */
+import { AssuredParser, GuardedParser, IPCProtocolError } from 'node-ipc';
+import { ENVELOPE_REQUEST } from '../proto/index.js';
+
+/** Set on the `data` of a synthetic message standing for a rejected frame; JSON cannot produce it. */
+export const REJECTED_FRAME = Symbol('rejectedFrame');
+
+export interface RejectedFrame {
+  readonly [REJECTED_FRAME]: string;
+}
+
+export function isRejectedFrame(data: unknown): data is RejectedFrame {
+  return typeof data === 'object' && data !== null && REJECTED_FRAME in data;
+}
+
+const NOT_ALLOWED = new IPCProtocolError('ERR_IPC_EVENT_NOT_ALLOWED', 'inbound event type is not "request"');
+
+function rejected(reason: string) {
+  return { type: ENVELOPE_REQUEST, data: { [REJECTED_FRAME]: reason } };
+}
+
+type Receive = (message: unknown) => void;
+
+function explain(error: unknown): string {
+  if (error instanceof IPCProtocolError) {
+    switch ((error as { code?: string }).code) {
+      case 'ERR_IPC_INVALID_JSON':
+        return 'the frame is not valid JSON';
+      case 'ERR_IPC_FRAME_TOO_LARGE':
+        return 'the frame exceeds the maximum message size';
+      case 'ERR_IPC_EVENT_NOT_ALLOWED':
+        return 'unknown envelope type (clients send "request")';
+      default:
+        return `the frame is not a valid envelope (${error.message})`;
+    }
+  }
+  throw error;
+}
+
+/** Wraps a node-ipc parser class so that rejected frames reach the server as marked messages. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+function tolerant<T extends new (...args: any[]) => GuardedParser>(Base: T) {
+  return class extends Base {
+    override decodeMessage(frame: string): unknown {
+      let message: unknown;
+      try {
+        message = super.decodeMessage(frame);
+      } catch (error) {
+        return rejected(explain(error));
+      }
+      // The allow-list also covers what the daemon sends; inbound, only requests are accepted.
+      if ((message as { type: string }).type !== ENVELOPE_REQUEST) return rejected(explain(NOT_ALLOWED));
+      return message;
+    }
+
+    override read(buffer: string, data: string, receive: Receive): string {
+      try {
+        return super.read(buffer, data, receive);
+      } catch (error) {
+        // Oversized: drop what is buffered; the server answers and closes the connection.
+        receive(rejected(explain(error)));
+        return '';
+      }
+    }
+  };
+}
+
+/** Unix: Assured (allow-list + socket-root checks). Windows: Guarded (node-ipc cannot prove a pipe ACL). */
+export const BrokerParser = process.platform === 'win32' ? tolerant(GuardedParser) : tolerant(AssuredParser);

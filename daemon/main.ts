@@ -1,0 +1,109 @@
+/**
+ * The daemon's entry point: config, socket, sessions, signals. Runs in the foreground; a service
+ * manager (launchd, systemd) keeps it alive.
+ */
+import path from 'node:path';
+import { BrokerError, PROTOCOL_VERSION, type ProfileStatus, type StatusResult } from '../proto/index.js';
+import { loadConfig, type BrokerConfig } from './config.js';
+import { IpcServer } from './ipc-server.js';
+import { createLogger, type LogLevel, type Logger } from './log.js';
+import { AlreadyRunningError, claimSocket } from './single-instance.js';
+import { SocketDirError, prepareSocketDir } from './socket-dir.js';
+import { packageVersion } from './version.js';
+
+export { AlreadyRunningError } from './single-instance.js';
+export { SocketDirError } from './socket-dir.js';
+
+export interface DaemonOptions {
+  readonly socketPath: string;
+  readonly configPath: string;
+  /** The user named the config file (--config / $TOKENBROKER_CONFIG): a missing file is then an error. */
+  readonly configExplicit: boolean;
+  readonly logLevel: LogLevel;
+}
+
+export interface RunningDaemon {
+  readonly log: Logger;
+  /** Resolves when the daemon has stopped (after SIGTERM/SIGINT or stop()). */
+  readonly stopped: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts the daemon. Throws AlreadyRunningError, SocketDirError or a CONFIG_INVALID BrokerError. */
+export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
+  const log = createLogger(options.logLevel);
+  const version = packageVersion();
+  const config: BrokerConfig = loadConfig(options.configPath, { allowMissing: !options.configExplicit });
+  const socketPath = path.resolve(options.socketPath);
+  prepareSocketDir(socketPath);
+  if (await claimSocket(socketPath)) log.warn({ socketPath }, 'replaced a stale socket left by a daemon that did not stop cleanly');
+
+  const startedAt = Date.now();
+  const profiles = (): ProfileStatus[] =>
+    [...config.profiles.values()].map((profile) => ({
+      name: profile.name,
+      isDefault: profile.name === config.defaultProfile,
+      state: 'logged-out',
+      provider: profile.provider,
+      issuer: profile.issuer,
+    }));
+
+  const server: IpcServer = new IpcServer({
+    socketPath,
+    daemonVersion: version,
+    log,
+    handlers: {
+      status: (): StatusResult => ({
+        daemonVersion: version,
+        protocolVersion: PROTOCOL_VERSION,
+        pid: process.pid,
+        startedAt,
+        uptimeSeconds: Math.floor((Date.now() - startedAt) / 1000),
+        socketPath,
+        configPath: config.path,
+        connectedClients: server.connectedClients,
+        profiles: profiles(),
+      }),
+    },
+  });
+  await server.start();
+  log.info({ version, socketPath, configPath: config.path, profiles: config.profiles.size }, 'tokenbroker daemon listening');
+
+  let resolveStopped!: () => void;
+  const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info('stopping: finishing in-flight requests');
+      await server.stop();
+      log.info('stopped');
+      resolveStopped();
+    })());
+  return { log, stopped, stop };
+}
+
+/** Runs the daemon until SIGTERM/SIGINT. Returns the process exit code. */
+export async function runDaemon(options: DaemonOptions): Promise<number> {
+  let daemon: RunningDaemon;
+  try {
+    daemon = await startDaemon(options);
+  } catch (error) {
+    if (error instanceof AlreadyRunningError) {
+      process.stderr.write(`tokenbroker: ${error.message}\n`);
+      return 4;
+    }
+    if (error instanceof SocketDirError || error instanceof BrokerError) {
+      process.stderr.write(`tokenbroker: ${error.message}\n`);
+      return error instanceof BrokerError && error.code === 'CONFIG_INVALID' ? 6 : 1;
+    }
+    throw error;
+  }
+  const onSignal = (signal: NodeJS.Signals) => {
+    daemon.log.info({ signal }, 'received signal');
+    void daemon.stop();
+  };
+  process.once('SIGTERM', onSignal);
+  process.once('SIGINT', onSignal);
+  await daemon.stopped;
+  return 0;
+}

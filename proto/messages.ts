@@ -1,0 +1,136 @@
+/**
+ * Every message of protocol version 1. See proto/README.md for the wire format.
+ *
+ * A request is `{ id, method, params }`; its answer is `{ id, result }` or `{ id, error }` with the same id.
+ * An event is `{ event, data }` and carries no id.
+ */
+import type { WireError } from './errors.js';
+
+/** Request ids are chosen by the client: a string (≤ 64 chars) or a non-negative safe integer. */
+export type RequestId = string | number;
+
+export const PROFILE_STATES = ['logged-out', 'logging-in', 'active', 'refreshing', 'login-required'] as const;
+export type ProfileState = (typeof PROFILE_STATES)[number];
+
+// ---- hello -------------------------------------------------------------------------------------
+
+export interface HelloParams {
+  /** The protocol major version the client speaks. */
+  readonly protocolVersion: number;
+  /** A short name for logs and `status`, e.g. "my-editor/1.2". */
+  readonly client?: string;
+}
+
+export interface HelloResult {
+  readonly protocolVersion: number;
+  readonly daemonVersion: string;
+  /** The methods this daemon answers. */
+  readonly methods: readonly MethodName[];
+}
+
+// ---- status ------------------------------------------------------------------------------------
+
+export type StatusParams = Record<string, never>;
+
+export interface LastRefresh {
+  readonly at: number;
+  readonly ok: boolean;
+  /** Error code when `ok` is false. */
+  readonly code?: string;
+}
+
+/** What `status` tells about one profile. Never a token. */
+export interface ProfileStatus {
+  readonly name: string;
+  readonly isDefault: boolean;
+  readonly state: ProfileState;
+  /** "oidc" (issuer + discovery) or "wristband" (preset). */
+  readonly provider: string;
+  readonly issuer: string;
+  /** From the validated ID token. */
+  readonly subject?: string;
+  readonly email?: string;
+  readonly scopes?: readonly string[];
+  /** Access-token expiry, epoch ms. */
+  readonly expiresAt?: number;
+  /** When the refresh timer fires next, epoch ms. */
+  readonly nextRefreshAt?: number;
+  readonly lastRefresh?: LastRefresh;
+  readonly consecutiveFailures?: number;
+  /** What a permanent refresh failure leads to: "relogin" or "logout". */
+  readonly onRefreshFailure?: string;
+  /** For a pending login: when it started (epoch ms). */
+  readonly loginStartedAt?: number;
+  /** Why the profile is in `login-required`, e.g. "invalid_grant". */
+  readonly reason?: string;
+}
+
+export interface StatusResult {
+  readonly daemonVersion: string;
+  readonly protocolVersion: number;
+  readonly pid: number;
+  readonly startedAt: number;
+  readonly uptimeSeconds: number;
+  readonly socketPath: string;
+  readonly configPath: string | null;
+  readonly connectedClients: number;
+  readonly profiles: readonly ProfileStatus[];
+}
+
+// ---- subscribe / unsubscribe ------------------------------------------------------------------
+
+export const EVENT_NAMES = [
+  'stateChanged',
+  'loggedIn',
+  'loggedOut',
+  'tokenRefreshed',
+  'refreshFailed',
+  'loginRequired',
+] as const;
+export type EventName = (typeof EVENT_NAMES)[number];
+
+export interface SubscribeParams {
+  /** Which events to receive; all of them when absent. */
+  readonly events?: readonly EventName[];
+}
+
+export interface SubscribeResult {
+  readonly events: readonly EventName[];
+}
+
+export type UnsubscribeParams = Record<string, never>;
+export type UnsubscribeResult = Record<string, never>;
+
+// ---- events ------------------------------------------------------------------------------------
+
+export interface EventPayloads {
+  stateChanged: { readonly profile: string; readonly state: ProfileState; readonly previous: ProfileState };
+  loggedIn: { readonly profile: string; readonly subject?: string; readonly expiresAt: number };
+  loggedOut: { readonly profile: string };
+  tokenRefreshed: { readonly profile: string; readonly expiresAt: number };
+  refreshFailed: { readonly profile: string; readonly code: string; readonly retryAt?: number };
+  loginRequired: { readonly profile: string; readonly reason: string };
+}
+
+export type BrokerEvent = { [K in EventName]: { readonly event: K; readonly data: EventPayloads[K] } }[EventName];
+
+// ---- the method table --------------------------------------------------------------------------
+
+export interface Methods {
+  hello: { params: HelloParams; result: HelloResult };
+  status: { params: StatusParams; result: StatusResult };
+  subscribe: { params: SubscribeParams; result: SubscribeResult };
+  unsubscribe: { params: UnsubscribeParams; result: UnsubscribeResult };
+}
+
+export type MethodName = keyof Methods;
+export type ParamsOf<M extends MethodName> = Methods[M]['params'];
+export type ResultOf<M extends MethodName> = Methods[M]['result'];
+
+// ---- envelopes ---------------------------------------------------------------------------------
+
+export type Request = { [M in MethodName]: { readonly id: RequestId; readonly method: M; readonly params: ParamsOf<M> } }[MethodName];
+
+export type Response =
+  | { readonly id: RequestId; readonly result: unknown }
+  | { readonly id: RequestId | null; readonly error: WireError };
