@@ -275,6 +275,7 @@ export class IpcServer {
       case 'subscribe': {
         const events = request.params.events ?? EVENT_NAMES;
         connection.subscribed = new Set(events);
+        this.options.log.debug({ connection: connection.id, events }, 'subscribed');
         return { events: [...connection.subscribed] };
       }
       case 'unsubscribe':
