@@ -1,0 +1,159 @@
+/**
+ * ID token validation (OIDC Core §3.1.3.7) with jose: signature against the provider's JWKS, then the
+ * claims. After a refresh (OIDC Core §12.2) the same checks apply, the nonce is not expected, and the
+ * subject must not change.
+ */
+import { createHash } from 'node:crypto';
+import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import { BrokerError } from '../../proto/errors.js';
+import type { Secret } from '../secret.js';
+import { packageVersion } from '../version.js';
+import type { ProviderMetadata } from './metadata.js';
+
+/** Asymmetric algorithms only: `none` and HS* (keyed with the client secret a public client lacks) are refused. */
+export const ID_TOKEN_ALGORITHMS: readonly string[] = [
+  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
+];
+
+export interface ValidateIdTokenOptions {
+  readonly metadata: ProviderMetadata;
+  readonly clientId: string;
+  /** The nonce of the authorization request; required after a login, left out after a refresh. */
+  readonly nonce?: Secret;
+  /** After a refresh: the `sub` of the session's first ID token (OIDC Core §12.2). */
+  readonly expectedSubject?: string;
+  /** When given and the token has `at_hash`, the access token must match it (OIDC Core §3.1.3.8). */
+  readonly accessToken?: Secret;
+  /** Allowed clock difference for `exp` and `iat`. @default 60 */
+  readonly clockToleranceSeconds?: number;
+  /** Clock, for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+export interface IdTokenClaims {
+  readonly sub: string;
+  readonly email?: string;
+  readonly name?: string;
+  /** Seconds since the epoch. */
+  readonly exp: number;
+  readonly iat: number;
+  /** Every claim, for provider-specific ones (Wristband's tenant_id, for example). */
+  readonly claims: Readonly<JWTPayload>;
+}
+
+const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+/** One key set per `jwks_uri`; jose refetches (with a cooldown) when a token names an unknown `kid`. */
+function remoteKeySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
+  let keySet = jwksCache.get(jwksUri);
+  if (keySet === undefined) {
+    keySet = createRemoteJWKSet(new URL(jwksUri), {
+      timeoutDuration: 10_000,
+      headers: { accept: 'application/json', 'user-agent': `tokenbroker/${packageVersion()}` },
+    });
+    jwksCache.set(jwksUri, keySet);
+  }
+  return keySet;
+}
+
+/** Forgets fetched key sets (tests; a config reload). */
+export function clearJwksCache(): void {
+  jwksCache.clear();
+}
+
+function failed(field: string, reason: string): BrokerError {
+  return new BrokerError('LOGIN_FAILED', `ID token rejected: ${reason}`, { field: `id_token.${field}` });
+}
+
+function allowedAlgorithms(metadata: ProviderMetadata): string[] {
+  const advertised = metadata.idTokenSigningAlgValuesSupported;
+  const allowed = advertised === undefined ? [...ID_TOKEN_ALGORITHMS] : ID_TOKEN_ALGORITHMS.filter((alg) => advertised.includes(alg));
+  if (allowed.length === 0) {
+    throw new BrokerError('IDP_ERROR', 'the provider signs ID tokens only with algorithms the broker refuses (none/HS*)', {
+      field: 'id_token_signing_alg_values_supported',
+    });
+  }
+  return allowed;
+}
+
+/** Turns jose's failure into a reason that names the claim; fetching the key set is an availability problem. */
+function translate(error: unknown): BrokerError {
+  if (error instanceof BrokerError) return error;
+  if (error instanceof errors.JWTExpired) return failed(error.claim, `"${error.claim}" is too old (expired)`);
+  if (error instanceof errors.JWTClaimValidationFailed) return failed(error.claim, `"${error.claim}" ${error.reason === 'missing' ? 'is missing' : 'does not match'}`);
+  if (error instanceof errors.JWSSignatureVerificationFailed) return failed('signature', 'the signature does not verify');
+  if (error instanceof errors.JOSEAlgNotAllowed) return failed('alg', 'the signing algorithm is not allowed');
+  if (error instanceof errors.JWKSNoMatchingKey) return failed('kid', 'no key in the provider\'s key set matches');
+  if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return failed('format', 'not a well-formed signed JWT');
+  if (error instanceof errors.JWKSTimeout) return new BrokerError('IDP_UNAVAILABLE', 'the provider\'s key set (jwks_uri) timed out');
+  if (error instanceof errors.JOSEError) return new BrokerError('IDP_ERROR', `the provider's key set could not be used (${error.code})`, { field: 'jwks_uri' });
+  // fetch() itself failed: the network, not the token.
+  return new BrokerError('IDP_UNAVAILABLE', `the provider's key set (jwks_uri) could not be fetched: ${(error as Error)?.message ?? String(error)}`);
+}
+
+const HASH_OF_ALG: Record<string, string> = { '256': 'sha256', '384': 'sha384', '512': 'sha512' };
+
+/** OIDC Core §3.1.3.8 / §3.3.2.11: base64url of the left half of the hash of the access token. */
+function leftHalfHash(alg: string, value: string): string | undefined {
+  const hash = alg === 'EdDSA' || alg === 'Ed25519' ? 'sha512' : HASH_OF_ALG[alg.slice(-3)];
+  if (hash === undefined) return undefined;
+  const digest = createHash(hash).update(value, 'ascii').digest();
+  return digest.subarray(0, digest.length / 2).toString('base64url');
+}
+
+/** OIDC Core §3.1.3.7: validates an ID token and returns its claims. Fails with LOGIN_FAILED naming the check. */
+export async function validateIdToken(idToken: Secret, options: ValidateIdTokenOptions): Promise<IdTokenClaims> {
+  const { metadata, clientId } = options;
+  const tolerance = options.clockToleranceSeconds ?? 60;
+  const now = (options.now ?? Date.now)();
+  let payload: JWTPayload;
+  let alg: string;
+  try {
+    const verified = await jwtVerify(idToken.reveal(), remoteKeySet(metadata.jwksUri), {
+      issuer: metadata.issuer, // §3.1.3.7 step 2: exact match
+      audience: clientId, // step 3: aud contains client_id
+      algorithms: allowedAlgorithms(metadata), // steps 6–8: signed, with an expected algorithm
+      clockTolerance: tolerance, // step 9: exp
+      requiredClaims: ['sub', 'exp', 'iat'],
+      currentDate: new Date(now),
+    });
+    payload = verified.payload;
+    alg = verified.protectedHeader.alg;
+  } catch (error) {
+    throw translate(error);
+  }
+
+  const aud = payload.aud;
+  const audiences = Array.isArray(aud) ? aud : [aud];
+  // Steps 4–5: several audiences need an azp; an azp must be us.
+  if (payload['azp'] !== undefined && payload['azp'] !== clientId) throw failed('azp', '"azp" is not this client');
+  if (audiences.length > 1 && payload['azp'] === undefined) throw failed('azp', 'several audiences but no "azp"');
+
+  // Step 10: iat must be a time, and not in the future.
+  if (typeof payload.iat !== 'number' || payload.iat > now / 1000 + tolerance) throw failed('iat', '"iat" is in the future');
+  if (typeof payload.sub !== 'string' || payload.sub === '') throw failed('sub', '"sub" is missing');
+
+  // Step 11: the nonce of our request, compared exactly.
+  if (options.nonce !== undefined) {
+    if (typeof payload['nonce'] !== 'string') throw failed('nonce', '"nonce" is missing');
+    if (!options.nonce.equals(payload['nonce'])) throw failed('nonce', '"nonce" does not match the login request');
+  }
+  // OIDC Core §12.2: a refreshed ID token is about the same user.
+  if (options.expectedSubject !== undefined && payload.sub !== options.expectedSubject) {
+    throw failed('sub', '"sub" differs from the session\'s user');
+  }
+  if (options.accessToken !== undefined && typeof payload['at_hash'] === 'string') {
+    if (leftHalfHash(alg, options.accessToken.reveal()) !== payload['at_hash']) throw failed('at_hash', '"at_hash" does not match the access token');
+  }
+
+  const email = typeof payload['email'] === 'string' ? payload['email'] : undefined;
+  const name = typeof payload['name'] === 'string' ? payload['name'] : undefined;
+  return {
+    sub: payload.sub,
+    ...(email === undefined ? {} : { email }),
+    ...(name === undefined ? {} : { name }),
+    exp: payload.exp as number,
+    iat: payload.iat,
+    claims: payload,
+  };
+}

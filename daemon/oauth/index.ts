@@ -1,0 +1,39 @@
+/** The provider side of the broker: metadata, the authorization request and response, tokens, logout. */
+export { createHttpClient, backoffDelay, type HttpClient, type HttpClientOptions, type HttpRetryOptions } from './http.js';
+export {
+  discover,
+  parseDiscoveryDocument,
+  resolveProviderMetadata,
+  clearProviderMetadataCache,
+  type ProviderMetadata,
+  type ResolveOptions,
+} from './metadata.js';
+export { wristbandMetadata, wristbandTenantHost, WRISTBAND_PATHS, type WristbandMetadataOptions } from './wristband.js';
+export { generateCodeVerifier, calculateCodeChallenge } from './pkce.js';
+export {
+  createAuthorizationRequest,
+  RESERVED_AUTHORIZATION_PARAMS,
+  type AuthorizationRequest,
+  type AuthorizationRequestOptions,
+} from './authorization-request.js';
+export {
+  parseAuthorizationResponse,
+  extractState,
+  AuthorizationResponseError,
+  type AuthorizationResponse,
+  type ExpectedAuthorizationResponse,
+} from './callback.js';
+export {
+  exchangeAuthorizationCode,
+  refreshAccessToken,
+  parseTokenResponse,
+  isLoginRequired,
+  DEFAULT_EXPIRES_IN_SECONDS,
+  type TokenSet,
+  type ExchangeAuthorizationCodeOptions,
+  type RefreshAccessTokenOptions,
+} from './token-endpoint.js';
+export { ProviderEndpointError, TokenEndpointError, type FailureKind, type ProviderErrorDetails } from './provider-error.js';
+export { revokeToken, type RevokeTokenOptions, type RevocationResult } from './revocation.js';
+export { validateIdToken, clearJwksCache, ID_TOKEN_ALGORITHMS, type IdTokenClaims, type ValidateIdTokenOptions } from './id-token.js';
+export { buildLogoutUrl, type LogoutUrlOptions } from './logout.js';

@@ -1,0 +1,151 @@
+/**
+ * The token endpoint: code exchange (RFC 6749 §4.1.3, RFC 7636 §4.5) and refresh (RFC 6749 §6), as a
+ * public client (RFC 8252 §8.4: `client_id` in the body, no secret). Every answer is validated field by
+ * field (RFC 6749 §5.1); every failure is classified transient or permanent (RFC 6749 §5.2).
+ */
+import { BrokerError } from '../../proto/errors.js';
+import { Secret } from '../secret.js';
+import type { HttpClient } from './http.js';
+import type { ProviderMetadata } from './metadata.js';
+import { TokenEndpointError, classifyHttpFailure, errorCodeFor, parseJsonObject } from './provider-error.js';
+
+export interface TokenSet {
+  readonly accessToken: Secret;
+  /** Always "Bearer" (normalised); DPoP and other types are refused. */
+  readonly tokenType: string;
+  /** When the access token expires, epoch ms (receipt time + `expires_in`). */
+  readonly expiresAt: number;
+  /** A new refresh token; absent when the provider did not issue or rotate one — keep the old one. */
+  readonly refreshToken?: Secret;
+  readonly idToken?: Secret;
+  /** Granted scopes: the response's `scope`, else the requested ones (RFC 6749 §5.1). */
+  readonly scopes: string[];
+}
+
+/**
+ * Lifetime assumed when the provider omits `expires_in` (RFC 6749 §5.1 only RECOMMENDS it). Short on
+ * purpose: refreshing early is harmless, handing out an expired token is not.
+ */
+export const DEFAULT_EXPIRES_IN_SECONDS = 300;
+
+interface Common {
+  readonly http: HttpClient;
+  readonly metadata: ProviderMetadata;
+  readonly clientId: string;
+  /** Clock, for tests. @default Date.now */
+  readonly now?: () => number;
+}
+
+export interface ExchangeAuthorizationCodeOptions extends Common {
+  readonly code: Secret;
+  readonly codeVerifier: Secret;
+  /** Exactly the redirect URI of the authorization request (RFC 6749 §4.1.3). */
+  readonly redirectUri: string;
+  /** The scopes requested, the answer's scopes when `scope` is absent. @default [] */
+  readonly requestedScopes?: readonly string[];
+}
+
+export interface RefreshAccessTokenOptions extends Common {
+  readonly refreshToken: Secret;
+  /** Narrow the scope (RFC 6749 §6); omitted → the originally granted scope is kept. */
+  readonly scopes?: readonly string[];
+  /** The scopes granted so far, the answer's scopes when `scope` is absent (RFC 6749 §5.1). */
+  readonly grantedScopes?: readonly string[];
+}
+
+/** RFC 6749 §4.1.3 + RFC 7636 §4.5: trades the authorization code (and its verifier) for tokens. */
+export function exchangeAuthorizationCode(options: ExchangeAuthorizationCodeOptions): Promise<TokenSet> {
+  return requestTokens(
+    options,
+    {
+      grant_type: 'authorization_code',
+      code: options.code.reveal(),
+      redirect_uri: options.redirectUri,
+      code_verifier: options.codeVerifier.reveal(),
+      client_id: options.clientId,
+    },
+    options.requestedScopes ?? [],
+  );
+}
+
+/** RFC 6749 §6: a new access token (and maybe a rotated refresh token) for a refresh token. */
+export function refreshAccessToken(options: RefreshAccessTokenOptions): Promise<TokenSet> {
+  const form: Record<string, string> = {
+    grant_type: 'refresh_token',
+    refresh_token: options.refreshToken.reveal(),
+    client_id: options.clientId,
+  };
+  if (options.scopes !== undefined && options.scopes.length > 0) form['scope'] = options.scopes.join(' ');
+  return requestTokens(options, form, options.scopes ?? options.grantedScopes ?? []);
+}
+
+async function requestTokens(options: Common, form: Record<string, string>, fallbackScopes: readonly string[]): Promise<TokenSet> {
+  const now = options.now ?? Date.now;
+  let body: unknown;
+  try {
+    // RFC 6749 §3.2: POST, application/x-www-form-urlencoded. got retries transient failures.
+    const response = await options.http.post(options.metadata.tokenEndpoint, {
+      form,
+      headers: { 'cache-control': 'no-store' },
+    });
+    body = response.body;
+  } catch (error) {
+    const details = classifyHttpFailure(error, 'token endpoint', now());
+    throw new TokenEndpointError(errorCodeFor(details), details.message, details, { now: now() });
+  }
+  return parseTokenResponse(body, fallbackScopes, now());
+}
+
+function malformed(field: string, problem: string): TokenEndpointError {
+  return new TokenEndpointError('IDP_ERROR', `token endpoint response: "${field}" ${problem}`, { kind: 'permanent' }, { field });
+}
+
+function optionalToken(json: Record<string, unknown>, field: string): Secret | undefined {
+  const value = json[field];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== 'string' || value === '') throw malformed(field, 'is not a non-empty string');
+  return new Secret(value);
+}
+
+/** RFC 6749 §5.1: validates a successful token response; `receivedAt` anchors `expires_in`. */
+export function parseTokenResponse(body: unknown, fallbackScopes: readonly string[], receivedAt: number): TokenSet {
+  const json = parseJsonObject(body);
+  if (json === undefined) throw malformed('body', 'is not a JSON object');
+
+  const accessToken = json['access_token'];
+  if (typeof accessToken !== 'string' || accessToken === '') throw malformed('access_token', 'is missing or not a non-empty string');
+
+  // RFC 6749 §7.1 / RFC 6750: only Bearer, compared case-insensitively. DPoP (RFC 9449) is not supported.
+  const tokenType = json['token_type'];
+  if (typeof tokenType !== 'string') throw malformed('token_type', 'is missing or not a string');
+  if (tokenType.toLowerCase() !== 'bearer') throw malformed('token_type', `is ${JSON.stringify(tokenType.slice(0, 32))}; only "Bearer" is supported`);
+
+  let expiresIn = json['expires_in'];
+  // Some providers send a numeric string; accept decimal digits only.
+  if (typeof expiresIn === 'string' && /^\d{1,10}$/.test(expiresIn)) expiresIn = Number(expiresIn);
+  if (expiresIn === undefined || expiresIn === null) expiresIn = DEFAULT_EXPIRES_IN_SECONDS;
+  if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0) {
+    throw malformed('expires_in', 'is not a positive number of seconds');
+  }
+
+  const scope = json['scope'];
+  if (scope !== undefined && scope !== null && typeof scope !== 'string') throw malformed('scope', 'is not a string');
+  // RFC 6749 §5.1: scope is OPTIONAL if identical to the requested scope.
+  const scopes = typeof scope === 'string' ? scope.split(' ').filter((s) => s !== '') : [...fallbackScopes];
+
+  const refreshToken = optionalToken(json, 'refresh_token');
+  const idToken = optionalToken(json, 'id_token');
+  return {
+    accessToken: new Secret(accessToken),
+    tokenType: 'Bearer',
+    expiresAt: receivedAt + Math.floor(expiresIn * 1000),
+    ...(refreshToken === undefined ? {} : { refreshToken }),
+    ...(idToken === undefined ? {} : { idToken }),
+    scopes,
+  };
+}
+
+/** True when a failure means the grant is gone and the user must sign in again. */
+export function isLoginRequired(error: unknown): boolean {
+  return error instanceof BrokerError && error.code === 'LOGIN_REQUIRED';
+}

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest';
+import { AuthorizationResponseError, extractState, parseAuthorizationResponse } from '../daemon/oauth/callback.js';
+
+const issuer = 'https://idp.example.com';
+const state = 'S'.repeat(43);
+const expected = { state, issuer, issRequired: true };
+const cb = (query: string) => `com.example.broker:/callback?${query}`;
+
+describe('parseAuthorizationResponse', () => {
+  it('returns the code, wrapped as a secret', () => {
+    const { code } = parseAuthorizationResponse(cb(`code=abc&state=${state}&iss=${encodeURIComponent(issuer)}`), expected);
+    expect(code.reveal()).toBe('abc');
+    expect(String(code)).toBe('[redacted]');
+  });
+
+  it('works with a loopback redirect too', () => {
+    const url = `http://127.0.0.1:53111/callback?code=abc&state=${state}`;
+    expect(parseAuthorizationResponse(url, { ...expected, issRequired: false }).code.reveal()).toBe('abc');
+  });
+
+  it('reports a provider error= with its code and description (LOGIN_FAILED)', () => {
+    const url = cb(`error=access_denied&error_description=${encodeURIComponent('User cancelled')}&state=${state}&iss=${encodeURIComponent(issuer)}`);
+    let error: unknown;
+    try {
+      parseAuthorizationResponse(url, expected);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(AuthorizationResponseError);
+    expect(error).toMatchObject({ code: 'LOGIN_FAILED', oauthError: 'access_denied', oauthErrorDescription: 'User cancelled' });
+    expect((error as Error).message).toContain('access_denied: User cancelled');
+  });
+
+  it('keeps login_required distinguishable (prompt=none without a provider session)', () => {
+    const url = cb(`error=login_required&state=${state}&iss=${encodeURIComponent(issuer)}`);
+    expect(() => parseAuthorizationResponse(url, expected)).toThrow(expect.objectContaining({ oauthError: 'login_required' }));
+  });
+
+  it('rejects a response from another issuer (RFC 9207 §2.4)', () => {
+    const url = cb(`code=abc&state=${state}&iss=${encodeURIComponent('https://evil.example.com')}`);
+    expect(() => parseAuthorizationResponse(url, expected)).toThrow(expect.objectContaining({ code: 'LOGIN_FAILED', field: 'iss' }));
+    // also when the provider does not advertise iss: present means checked
+    expect(() => parseAuthorizationResponse(url, { ...expected, issRequired: false })).toThrow(expect.objectContaining({ field: 'iss' }));
+  });
+
+  it('checks iss before trusting an error response (mix-up attacks)', () => {
+    const url = cb(`error=access_denied&state=${state}&iss=${encodeURIComponent('https://evil.example.com')}`);
+    expect(() => parseAuthorizationResponse(url, expected)).toThrow(expect.objectContaining({ field: 'iss' }));
+  });
+
+  it('rejects a missing iss when the provider promises one, accepts it otherwise', () => {
+    const url = cb(`code=abc&state=${state}`);
+    expect(() => parseAuthorizationResponse(url, expected)).toThrow(expect.objectContaining({ code: 'LOGIN_FAILED', field: 'iss' }));
+    expect(parseAuthorizationResponse(url, { ...expected, issRequired: false }).code.reveal()).toBe('abc');
+  });
+
+  it('rejects a missing code', () => {
+    const url = cb(`state=${state}&iss=${encodeURIComponent(issuer)}`);
+    expect(() => parseAuthorizationResponse(url, expected)).toThrow(expect.objectContaining({ code: 'LOGIN_FAILED', field: 'code' }));
+  });
+
+  it('rejects a state of another request, or a repeated parameter', () => {
+    expect(() => parseAuthorizationResponse(cb(`code=abc&state=other&iss=${issuer}`), expected)).toThrow(
+      expect.objectContaining({ code: 'LOGIN_FAILED', field: 'state' }),
+    );
+    expect(() => parseAuthorizationResponse(cb(`code=a&code=b&state=${state}&iss=${issuer}`), expected)).toThrow(
+      expect.objectContaining({ field: 'code' }),
+    );
+  });
+
+  it('rejects input that is not a URL with BAD_REQUEST on "url"', () => {
+    expect(() => parseAuthorizationResponse('not a url', expected)).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', field: 'url' }));
+    expect(() => parseAuthorizationResponse(42 as unknown as string, expected)).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', field: 'url' }));
+  });
+});
+
+describe('extractState', () => {
+  it('returns the state, or undefined when there is none (or several)', () => {
+    expect(extractState(cb(`code=abc&state=${state}`))).toBe(state);
+    expect(extractState(cb('code=abc'))).toBeUndefined();
+    expect(extractState(cb('state=a&state=b'))).toBeUndefined();
+  });
+
+  it('rejects input that is not a URL with BAD_REQUEST on "url"', () => {
+    expect(() => extractState('/callback?state=x')).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', field: 'url' }));
+  });
+});
