@@ -12,11 +12,16 @@ import {
   BrokerError,
   MAX_IN_FLIGHT_PER_CONNECTION,
   type BrokerEvent,
+  type CallbackResult,
   type EventName,
+  type LoginCancelResult,
+  type LoginResult,
+  type LogoutResult,
   type MethodName,
   type ParamsOf,
   type ResultOf,
   type StatusResult,
+  type TokenResult,
 } from '../proto/index.js';
 import { Connection } from './connection.js';
 import { resolveSocketPath } from './socket-path.js';
@@ -50,6 +55,23 @@ export interface CallOptions {
 export interface SubscribeOptions extends CallOptions {
   /** Only these events; all when absent. */
   readonly events?: readonly EventName[];
+}
+
+export interface TokenOptions extends CallOptions {
+  /** @default the daemon's default profile */
+  readonly profile?: string;
+  /** Refresh first when less than this is left. @default the profile's setting (30 s) */
+  readonly minValidSeconds?: number;
+  /** An access token your API rejected with 401: get a newer one (see `fetch`). */
+  readonly rejected?: string;
+}
+
+export interface LoginOptions extends CallOptions {
+  readonly profile?: string;
+  /** @default true */
+  readonly openBrowser?: boolean;
+  /** Called once the login is under way, with the URL to show if no browser came up. */
+  readonly onPending?: (pending: LoginResult) => void;
 }
 
 export type EventHandler = (event: BrokerEvent) => void;
@@ -104,6 +126,91 @@ export class BrokerClient {
   /** Daemon version, uptime, clients and every profile's state. */
   status(options: CallOptions = {}): Promise<StatusResult> {
     return this.request('status', {}, options);
+  }
+
+  /**
+   * A valid access token. Answers from memory when the token has `minValidSeconds` left; otherwise the
+   * daemon refreshes first (one refresh, however many apps ask). LOGIN_REQUIRED when nobody is signed in.
+   */
+  getToken(options: TokenOptions = {}): Promise<TokenResult> {
+    const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
+    return this.request(
+      'token.get',
+      {
+        ...(options.profile === undefined ? {} : { profile: options.profile }),
+        ...(options.minValidSeconds === undefined ? {} : { minValidSeconds: options.minValidSeconds }),
+        ...(options.rejected === undefined ? {} : { rejected: options.rejected }),
+        // Let the daemon answer (IDP_UNAVAILABLE with retryAt) before our own timeout fires.
+        waitMs: Math.max(0, Math.min(120_000, timeoutMs - 500)),
+      },
+      { ...options, timeoutMs },
+    );
+  }
+
+  /**
+   * `fetch` with the broker's token: sets `Authorization: Bearer`, and when the API answers 401, reports
+   * that token (so the broker refreshes once for every app that saw it) and retries once.
+   */
+  async fetch(input: string | URL, init: RequestInit & TokenOptions = {}): Promise<Response> {
+    const { profile, minValidSeconds, signal, timeoutMs, ...requestInit } = init;
+    const tokenOptions: TokenOptions = {
+      ...(profile === undefined ? {} : { profile }),
+      ...(minValidSeconds === undefined ? {} : { minValidSeconds }),
+      ...(signal ? { signal } : {}),
+      ...(timeoutMs === undefined ? {} : { timeoutMs }),
+    };
+    return this.withToken(async (token) => {
+      const headers = new Headers(requestInit.headers);
+      headers.set('authorization', `${token.tokenType} ${token.accessToken}`);
+      const response = await fetch(input, { ...requestInit, headers, ...(signal ? { signal } : {}) });
+      return { result: response, rejected: response.status === 401 };
+    }, tokenOptions);
+  }
+
+  /**
+   * Runs `use` with a token; when it reports the token rejected, gets a fresh one (the broker's retry
+   * path) and runs it once more. The second result is returned whatever it says.
+   */
+  async withToken<T>(use: (token: TokenResult) => Promise<{ result: T; rejected: boolean }>, options: TokenOptions = {}): Promise<T> {
+    const token = await this.getToken(options);
+    const first = await use(token);
+    if (!first.rejected) return first.result;
+    const fresh = await this.getToken({ ...options, rejected: token.accessToken });
+    return (await use(fresh)).result;
+  }
+
+  /** Signs in through the browser and resolves when done; joins a login already under way. */
+  async login(options: LoginOptions = {}): Promise<LoginResult> {
+    const params = {
+      ...(options.profile === undefined ? {} : { profile: options.profile }),
+      ...(options.openBrowser === undefined ? {} : { openBrowser: options.openBrowser }),
+    };
+    const pending = await this.request('login', { ...params, wait: false }, options);
+    options.onPending?.(pending);
+    const waitMs = Math.max(1_000, (pending.timesOutAt ?? Date.now()) - Date.now() + 5_000);
+    return this.request('login', { ...params, wait: true, openBrowser: false }, { ...options, timeoutMs: options.timeoutMs ?? waitMs });
+  }
+
+  /** Cancels the profile's pending login (every app waiting on it gets LOGIN_CANCELLED). */
+  cancelLogin(options: CallOptions & { readonly profile?: string } = {}): Promise<LoginCancelResult> {
+    return this.request('login.cancel', options.profile === undefined ? {} : { profile: options.profile }, options);
+  }
+
+  /** Signs out: keychain cleared, refresh token revoked, the provider's logout page opened. */
+  logout(options: CallOptions & { readonly profile?: string; readonly openBrowser?: boolean } = {}): Promise<LogoutResult> {
+    return this.request(
+      'logout',
+      {
+        ...(options.profile === undefined ? {} : { profile: options.profile }),
+        ...(options.openBrowser === undefined ? {} : { openBrowser: options.openBrowser }),
+      },
+      options,
+    );
+  }
+
+  /** Hands a redirect URL (custom scheme or loopback) to the daemon. */
+  callback(url: string, options: CallOptions = {}): Promise<CallbackResult> {
+    return this.request('callback', { url }, options);
   }
 
   /**

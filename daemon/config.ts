@@ -253,7 +253,9 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
       });
     }
     wristband = { ...raw.wristband, isApplicationCustomDomainActive: raw.wristband.isApplicationCustomDomainActive ?? false };
-    issuer = `https://${raw.wristband.applicationVanityDomain}`;
+    // The token issuer is the application host (a local stand-in on a loopback host speaks http).
+    const appHost = raw.wristband.applicationVanityDomain;
+    issuer = `${isLoopbackHost(appHost.replace(/:\d+$/, '')) ? 'http' : 'https'}://${appHost}`;
   } else {
     issuer = checkHttpsUrl(raw.issuer!, `${field}.issuer`);
   }

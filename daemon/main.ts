@@ -3,12 +3,15 @@
  * manager (launchd, systemd) keeps it alive.
  */
 import path from 'node:path';
-import { BrokerError, PROTOCOL_VERSION, type ProfileStatus, type StatusResult } from '../proto/index.js';
+import { BrokerError, PROTOCOL_VERSION, type StatusResult } from '../proto/index.js';
+import { systemBrowser, type OpenBrowser } from './browser.js';
+import { Broker } from './broker.js';
 import { loadConfig, type BrokerConfig } from './config.js';
 import { IpcServer } from './ipc-server.js';
 import { createLogger, type LogLevel, type Logger } from './log.js';
 import { AlreadyRunningError, claimSocket } from './single-instance.js';
 import { SocketDirError, prepareSocketDir } from './socket-dir.js';
+import { KeychainStore, type TokenStore } from './store/keychain.js';
 import { packageVersion } from './version.js';
 
 export { AlreadyRunningError } from './single-instance.js';
@@ -20,6 +23,10 @@ export interface DaemonOptions {
   /** The user named the config file (--config / $TOKENBROKER_CONFIG): a missing file is then an error. */
   readonly configExplicit: boolean;
   readonly logLevel: LogLevel;
+  /** @default the OS keychain */
+  readonly store?: TokenStore;
+  /** @default the system browser via `open` */
+  readonly openBrowser?: OpenBrowser;
 }
 
 export interface RunningDaemon {
@@ -39,14 +46,19 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   if (await claimSocket(socketPath)) log.warn({ socketPath }, 'replaced a stale socket left by a daemon that did not stop cleanly');
 
   const startedAt = Date.now();
-  const profiles = (): ProfileStatus[] =>
-    [...config.profiles.values()].map((profile) => ({
-      name: profile.name,
-      isDefault: profile.name === config.defaultProfile,
-      state: 'logged-out',
-      provider: profile.provider,
-      issuer: profile.issuer,
-    }));
+  const store =
+    options.store ??
+    new KeychainStore({
+      ...(process.env['TOKENBROKER_KEYCHAIN_SERVICE'] ? { service: process.env['TOKENBROKER_KEYCHAIN_SERVICE'] } : {}),
+      onCorrupt: (entry) => log.error({ profile: entry.profile, field: entry.field, reason: entry.reason }, 'ignoring an unreadable keychain entry; sign in again'),
+    });
+  const broker = new Broker({
+    config,
+    store,
+    log,
+    publish: (event) => server.publish(event),
+    openBrowser: options.openBrowser ?? systemBrowser(log),
+  });
 
   const server: IpcServer = new IpcServer({
     socketPath,
@@ -62,10 +74,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         socketPath,
         configPath: config.path,
         connectedClients: server.connectedClients,
-        profiles: profiles(),
+        profiles: broker.profiles(),
       }),
+      ...broker.handlers,
     },
   });
+  await broker.restore();
   await server.start();
   log.info({ version, socketPath, configPath: config.path, profiles: config.profiles.size }, 'tokenbroker daemon listening');
 
@@ -76,6 +90,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     (stopping ??= (async () => {
       log.info('stopping: finishing in-flight requests');
       await server.stop();
+      broker.dispose();
       log.info('stopped');
       resolveStopped();
     })());

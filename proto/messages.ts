@@ -86,6 +86,7 @@ export const EVENT_NAMES = [
   'tokenRefreshed',
   'refreshFailed',
   'loginRequired',
+  'loginFailed',
 ] as const;
 export type EventName = (typeof EVENT_NAMES)[number];
 
@@ -101,6 +102,96 @@ export interface SubscribeResult {
 export type UnsubscribeParams = Record<string, never>;
 export type UnsubscribeResult = Record<string, never>;
 
+// ---- token.get ---------------------------------------------------------------------------------
+
+export interface TokenGetParams {
+  /** @default the default profile */
+  readonly profile?: string;
+  /** Refresh first when the token has less than this left. @default the profile's refresh.minValidSeconds (30) */
+  readonly minValidSeconds?: number;
+  /** How long the daemon may wait for a refresh before answering IDP_UNAVAILABLE. @default 10000 */
+  readonly waitMs?: number;
+  /**
+   * An access token the app's API rejected (HTTP 401). When it is still the broker's current token the
+   * broker refreshes (once, however many apps report it); when a newer one exists it is returned at once.
+   */
+  readonly rejected?: string;
+}
+
+export interface TokenResult {
+  readonly profile: string;
+  readonly accessToken: string;
+  readonly tokenType: string;
+  /** Epoch ms. */
+  readonly expiresAt: number;
+  readonly scopes: readonly string[];
+}
+
+// ---- login / login.cancel / logout / callback --------------------------------------------------
+
+export interface LoginParams {
+  readonly profile?: string;
+  /** Resolve when the login completes (true) or as soon as it is under way, with its URL (false). @default false */
+  readonly wait?: boolean;
+  /** Open the system browser. @default true */
+  readonly openBrowser?: boolean;
+}
+
+export interface LoginResult {
+  readonly profile: string;
+  readonly state: ProfileState;
+  /** While pending: the URL to open if the browser did not come up. */
+  readonly authorizationUrl?: string;
+  readonly startedAt?: number;
+  /** While pending: when it times out (epoch ms). */
+  readonly timesOutAt?: number;
+  /** This request joined a login that was already under way. */
+  readonly joined?: boolean;
+  /** Once complete: */
+  readonly subject?: string;
+  readonly email?: string;
+  readonly expiresAt?: number;
+}
+
+export interface LoginCancelParams {
+  readonly profile?: string;
+}
+
+export interface LoginCancelResult {
+  readonly profile: string;
+  readonly cancelled: boolean;
+}
+
+export interface LogoutParams {
+  readonly profile?: string;
+  /** Send the browser to the provider's logout page. @default true */
+  readonly openBrowser?: boolean;
+}
+
+export interface LogoutResult {
+  readonly profile: string;
+  /** The tokens were removed from the keychain (false when there were none). */
+  readonly keychainCleared: boolean;
+  /** The refresh token was revoked at the provider (RFC 7009). */
+  readonly revoked: boolean;
+  /** Why revocation did not happen, when it did not. */
+  readonly revokeError?: string;
+  /** The provider's logout page, when it has one. */
+  readonly logoutUrl?: string;
+}
+
+export interface CallbackParams {
+  /** The redirect URL the OS handed to `tokenbroker callback`. */
+  readonly url: string;
+}
+
+export interface CallbackResult {
+  readonly profile: string;
+  /** What the redirect completed. */
+  readonly kind: 'login' | 'logout';
+  readonly message: string;
+}
+
 // ---- events ------------------------------------------------------------------------------------
 
 export interface EventPayloads {
@@ -110,6 +201,7 @@ export interface EventPayloads {
   tokenRefreshed: { readonly profile: string; readonly expiresAt: number };
   refreshFailed: { readonly profile: string; readonly code: string; readonly retryAt?: number };
   loginRequired: { readonly profile: string; readonly reason: string };
+  loginFailed: { readonly profile: string; readonly code: string; readonly message: string };
 }
 
 export type BrokerEvent = { [K in EventName]: { readonly event: K; readonly data: EventPayloads[K] } }[EventName];
@@ -121,6 +213,11 @@ export interface Methods {
   status: { params: StatusParams; result: StatusResult };
   subscribe: { params: SubscribeParams; result: SubscribeResult };
   unsubscribe: { params: UnsubscribeParams; result: UnsubscribeResult };
+  'token.get': { params: TokenGetParams; result: TokenResult };
+  login: { params: LoginParams; result: LoginResult };
+  'login.cancel': { params: LoginCancelParams; result: LoginCancelResult };
+  logout: { params: LogoutParams; result: LogoutResult };
+  callback: { params: CallbackParams; result: CallbackResult };
 }
 
 export type MethodName = keyof Methods;

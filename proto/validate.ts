@@ -134,6 +134,16 @@ const paramChecks: { readonly [M in MethodName]: Check<unknown> } = {
   status: object({}),
   subscribe: object({ events: optional(arrayOf(oneOf(EVENT_NAMES), { max: EVENT_NAMES.length })) }),
   unsubscribe: object({}),
+  'token.get': object({
+    profile: optional(profileName),
+    minValidSeconds: optional(integer({ min: 0, max: 3600 })),
+    waitMs: optional(integer({ min: 0, max: 120_000 })),
+    rejected: optional(string({ min: 1, max: 16_384, what: 'the access token the API rejected' })),
+  }),
+  login: object({ profile: optional(profileName), wait: optional(boolean), openBrowser: optional(boolean) }),
+  'login.cancel': object({ profile: optional(profileName) }),
+  logout: object({ profile: optional(profileName), openBrowser: optional(boolean) }),
+  callback: object({ url: string({ min: 1, max: 16_384, what: 'the redirect URL (at most 16384 characters)' }) }),
 };
 
 export const METHOD_NAMES = Object.keys(paramChecks) as MethodName[];

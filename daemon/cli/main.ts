@@ -16,6 +16,11 @@ interface CommandModule {
 const COMMANDS: Record<string, { readonly summary: string; load(): Promise<CommandModule> }> = {
   daemon: { summary: 'run the broker in the foreground (for launchd/systemd)', load: () => import('./commands/daemon.js') },
   status: { summary: 'show the daemon and every profile (--json for scripts)', load: () => import('./commands/status.js') },
+  login: { summary: 'sign in through the browser', load: () => import('./commands/login.js') },
+  token: { summary: 'print a valid access token (for scripts)', load: () => import('./commands/token.js') },
+  logout: { summary: 'sign out: keychain, revocation, provider logout page', load: () => import('./commands/logout.js') },
+  callback: { summary: 'hand a redirect URL to the daemon (run by the OS)', load: () => import('./commands/callback.js') },
+  scheme: { summary: 'register the custom URL scheme handler with the OS', load: () => import('./commands/scheme.js') },
 };
 
 const HELP = `tokenbroker: one sign-in for every app on this desktop.
@@ -39,7 +44,7 @@ Environment:
   TOKENBROKER_LOG_LEVEL  the daemon's log level
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 daemon not running, 4 daemon already running,
-            5 login required, 6 config invalid.`;
+            5 login required, 6 config invalid, 130 cancelled.`;
 
 const context: CommandContext = {
   out: (text) => process.stdout.write(`${text}\n`),

@@ -1,0 +1,185 @@
+/**
+ * The broker: one Session per configured profile, the protocol's handlers, the routing of browser
+ * redirects (custom scheme or loopback) to the login or logout that is waiting for them, and the
+ * watch for wall-clock jumps.
+ */
+import { BrokerError, type BrokerEvent, type CallbackResult, type ProfileStatus } from '../proto/index.js';
+import type { OpenBrowser } from './browser.js';
+import type { BrokerConfig } from './config.js';
+import type { Handlers } from './ipc-server.js';
+import type { Logger } from './log.js';
+import { createHttpClient, extractState, resolveProviderMetadata } from './oauth/index.js';
+import { Session } from './session/session.js';
+import type { TokenStore } from './store/keychain.js';
+
+export interface BrokerOptions {
+  readonly config: BrokerConfig;
+  readonly store: TokenStore;
+  readonly log: Logger;
+  readonly publish: (event: BrokerEvent) => void;
+  readonly openBrowser: OpenBrowser;
+  readonly now?: () => number;
+}
+
+/** How often the clock watch looks, and how far off it may be before it counts as a jump. */
+const CLOCK_WATCH_INTERVAL_MS = 5_000;
+const CLOCK_JUMP_THRESHOLD_MS = 10_000;
+/** A logout's redirect back is recognised this long. */
+const LOGOUT_RETURN_TTL_MS = 10 * 60_000;
+/** Default of token.get's waitMs. */
+const DEFAULT_TOKEN_WAIT_MS = 10_000;
+
+type BrokerHandlers = Omit<Handlers, 'status'>;
+
+export class Broker {
+  private readonly sessions = new Map<string, Session>();
+  private readonly logoutReturns = new Map<string, { readonly profile: string; readonly until: number }>();
+  private clockWatch: NodeJS.Timeout | undefined;
+  private readonly now: () => number;
+
+  constructor(private readonly options: BrokerOptions) {
+    this.now = options.now ?? Date.now;
+    const { config } = options;
+    for (const profile of config.profiles.values()) {
+      const http = createHttpClient({ timeoutMs: profile.httpTimeoutSeconds * 1000, retry: profile.refresh.retry });
+      this.sessions.set(
+        profile.name,
+        new Session({
+          profile,
+          isDefault: profile.name === config.defaultProfile,
+          store: options.store,
+          http,
+          log: options.log,
+          metadata: () => resolveProviderMetadata(profile, http),
+          publish: options.publish,
+          openBrowser: options.openBrowser,
+          onLoopbackCallback: (url) => this.loopbackCallback(url),
+          expectLogoutReturn: (state, name) => this.logoutReturns.set(state, { profile: name, until: this.now() + LOGOUT_RETURN_TTL_MS }),
+          now: this.now,
+        }),
+      );
+    }
+  }
+
+  /** Brings back sessions stored in the keychain; one profile's failure does not stop the others. */
+  async restore(): Promise<void> {
+    for (const session of this.sessions.values()) {
+      try {
+        await session.restore();
+      } catch (error) {
+        this.options.log.error({ profile: session.name, err: { message: (error as Error).message } }, 'could not read the keychain; will retry when an app asks');
+      }
+    }
+    this.watchClock();
+  }
+
+  profiles(): ProfileStatus[] {
+    return [...this.sessions.values()].map((session) => session.status());
+  }
+
+  readonly handlers: BrokerHandlers = {
+    'token.get': (params, context) =>
+      this.session(params.profile).getToken({
+        ...(params.minValidSeconds === undefined ? {} : { minValidSeconds: params.minValidSeconds }),
+        ...(params.rejected === undefined ? {} : { rejected: params.rejected }),
+        waitMs: params.waitMs ?? DEFAULT_TOKEN_WAIT_MS,
+        signal: context.signal,
+      }),
+
+    login: async (params, context) => {
+      const session = this.session(params.profile);
+      const { login, joined } = await session.startLogin({ openBrowser: params.openBrowser ?? true });
+      if (!params.wait) {
+        return {
+          profile: session.name,
+          state: session.state,
+          authorizationUrl: login.url,
+          startedAt: login.startedAt,
+          timesOutAt: login.timesOutAt,
+          joined,
+        };
+      }
+      const outcome = await login.wait(context.signal);
+      return { profile: session.name, state: session.state, joined, ...outcome };
+    },
+
+    'login.cancel': (params) => {
+      const session = this.session(params.profile);
+      return { profile: session.name, cancelled: session.cancelLogin() };
+    },
+
+    logout: async (params) => {
+      const session = this.session(params.profile);
+      return { profile: session.name, ...(await session.logout(params.openBrowser ?? true)) };
+    },
+
+    callback: (params) => this.callback(params.url),
+  };
+
+  /**
+   * A redirect from the browser. Accepted only for a pending login (or logout) with the same `state`
+   * and the same redirect URI; anything else changes nothing.
+   */
+  async callback(url: string): Promise<CallbackResult> {
+    const state = extractState(url);
+    if (state === undefined) throw new BrokerError('LOGIN_FAILED', 'the redirect carries no state parameter; it does not answer any sign-in');
+    for (const session of this.sessions.values()) {
+      const login = session.pendingLogin;
+      if (login?.state !== state) continue;
+      if (!login.matchesRedirect(url)) {
+        throw new BrokerError('LOGIN_FAILED', `the redirect arrived at a different address than ${session.name}'s sign-in asked for; ignored`);
+      }
+      const outcome = await session.completeLogin(login, url);
+      return { profile: session.name, kind: 'login', message: `signed in to ${session.name}${outcome.email ? ` as ${outcome.email}` : outcome.subject ? ` as ${outcome.subject}` : ''}` };
+    }
+    const logoutReturn = this.logoutReturns.get(state);
+    if (logoutReturn && logoutReturn.until > this.now()) {
+      this.logoutReturns.delete(state);
+      return { profile: logoutReturn.profile, kind: 'logout', message: `signed out of ${logoutReturn.profile} at the provider` };
+    }
+    throw new BrokerError('LOGIN_FAILED', 'unknown or already used state: this sign-in timed out, was cancelled, or the redirect was replayed');
+  }
+
+  private async loopbackCallback(url: string): Promise<{ ok: boolean; message: string }> {
+    try {
+      return { ok: true, message: (await this.callback(url)).message };
+    } catch (error) {
+      return { ok: false, message: error instanceof BrokerError ? error.message : 'the sign-in failed' };
+    }
+  }
+
+  private session(name: string | undefined): Session {
+    const profile = name ?? this.options.config.defaultProfile;
+    if (profile === undefined) {
+      throw new BrokerError(
+        'PROFILE_NOT_FOUND',
+        this.sessions.size === 0 ? 'no profiles are configured (see the README: Configuration)' : `several profiles exist and none is the default; name one (${[...this.sessions.keys()].join(', ')})`,
+      );
+    }
+    const session = this.sessions.get(profile);
+    if (!session) throw new BrokerError('PROFILE_NOT_FOUND', `no profile named "${profile}" (configured: ${[...this.sessions.keys()].join(', ') || 'none'})`, { field: 'params.profile' });
+    return session;
+  }
+
+  /**
+   * Timers do not run while a laptop sleeps. A tick that arrives much later than planned means the
+   * wall clock moved: every session re-checks at once.
+   */
+  private watchClock(): void {
+    let expected = this.now() + CLOCK_WATCH_INTERVAL_MS;
+    this.clockWatch = setInterval(() => {
+      const now = this.now();
+      const drift = now - expected;
+      expected = now + CLOCK_WATCH_INTERVAL_MS;
+      if (Math.abs(drift) < CLOCK_JUMP_THRESHOLD_MS) return;
+      this.options.log.info({ driftMs: drift }, 'wall clock jumped (sleep or clock change): re-checking sessions');
+      for (const session of this.sessions.values()) session.onClockJump();
+    }, CLOCK_WATCH_INTERVAL_MS);
+    this.clockWatch.unref();
+  }
+
+  dispose(): void {
+    clearInterval(this.clockWatch);
+    for (const session of this.sessions.values()) session.dispose();
+  }
+}

@@ -1,0 +1,81 @@
+import { connect, type LoginResult } from '../../../client/index.js';
+import type { CommandContext } from '../context.js';
+import { parse } from '../usage.js';
+import { formatDuration } from './status.js';
+
+export const help = `Usage: tokenbroker login [--profile NAME] [--no-browser] [--json] [--socket PATH]
+
+Signs in through your browser (OAuth 2.0 authorization code with PKCE). The daemon opens the browser
+and waits for the provider's redirect (custom scheme or loopback); this command shows how long it has
+been waiting and prints the URL in case no browser opened. Ctrl-C cancels the sign-in.
+If a sign-in for the profile is already under way (another app asked), this joins it.
+
+Options:
+  --profile NAME  the profile (default: the configured default profile)
+  --no-browser    do not open a browser; just print the URL (for headless machines)
+  --json          print the result as JSON
+  --socket PATH   the daemon's socket
+  -h, --help      this help
+
+Exit codes: 0 signed in, 1 sign-in failed or timed out, 3 daemon not running, 130 cancelled.`;
+
+export async function run(argv: string[], context: CommandContext): Promise<number> {
+  const { values } = parse('login', argv, { profile: { type: 'string' }, 'no-browser': { type: 'boolean' }, json: { type: 'boolean' } });
+  const client = await connect({ ...context.connectOptions(values.socket), clientName: 'tokenbroker-cli', reconnect: false });
+  const profile = values.profile === undefined ? {} : { profile: values.profile };
+  let progress: NodeJS.Timeout | undefined;
+  let cancelled = false;
+  const onSigint = () => {
+    cancelled = true;
+    void client.cancelLogin(profile).catch(() => {});
+  };
+  process.once('SIGINT', onSigint);
+  try {
+    const result = await client.login({
+      ...profile,
+      openBrowser: !values['no-browser'],
+      onPending: (pending) => {
+        progress = showWaiting(pending, context, !values['no-browser']);
+      },
+    });
+    clearInterval(progress);
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    if (values.json) context.out(JSON.stringify(result, null, 2));
+    else {
+      const who = result.email ?? result.subject;
+      const until = result.expiresAt === undefined ? '' : `; access token valid until ${new Date(result.expiresAt).toLocaleTimeString()}`;
+      context.out(`Signed in to ${result.profile}${who ? ` as ${who}` : ''}${until}.`);
+    }
+    return 0;
+  } catch (error) {
+    clearInterval(progress);
+    if (process.stderr.isTTY) process.stderr.write('\n');
+    if (cancelled) {
+      context.err('tokenbroker: sign-in cancelled.');
+      return 130;
+    }
+    throw error;
+  } finally {
+    process.off('SIGINT', onSigint);
+    await client.close();
+  }
+}
+
+/** Tells the user what to do, then how long we have waited (a live line on a terminal). */
+function showWaiting(pending: LoginResult, context: CommandContext, browser: boolean): NodeJS.Timeout | undefined {
+  const verb = pending.joined ? 'A sign-in is already under way; waiting for it' : browser ? 'Opened your browser to sign in' : 'Sign in';
+  context.err(`${verb} (profile ${pending.profile}).`);
+  context.err(`If no browser opened, visit:\n\n  ${pending.authorizationUrl}\n`);
+  const started = pending.startedAt ?? Date.now();
+  const timesOutAt = pending.timesOutAt;
+  if (!process.stderr.isTTY) {
+    context.err('Waiting for the sign-in to complete…');
+    return undefined;
+  }
+  const tick = () => {
+    const left = timesOutAt === undefined ? '' : `, times out in ${formatDuration(Math.max(0, timesOutAt - Date.now()))}`;
+    process.stderr.write(`\r\x1b[KWaiting for the browser… ${formatDuration(Date.now() - started)}${left} (Ctrl-C to cancel)`);
+  };
+  tick();
+  return setInterval(tick, 1000);
+}
