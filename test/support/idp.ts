@@ -1,0 +1,422 @@
+/**
+ * A real OpenID provider (oidc-provider 9, a certified implementation) on 127.0.0.1 for tests and the demo.
+ *
+ * Layout: oidc-provider listens on an internal ephemeral port; the public (issuer) port is a recording reverse
+ * proxy from ./fault-proxy.ts that forwards the `Host` header, so the provider's URLs all name the public port.
+ * The proxy is where `counts`, `requests` and `issuedSecrets` are taken (the HTTP layer, as a client sees it),
+ * and with `frontProxy: true` it is also exposed as `idp.faults` to break requests on purpose.
+ *
+ * Refresh tokens: oidc-provider follows OIDC Core §11 and drops `offline_access` unless the request also has
+ * `prompt=consent`, which would show a consent page on every sign-in. Wristband issues a refresh token for
+ * `offline_access` alone, and so does this IdP: the authorization requests that asked for `offline_access` are
+ * remembered by their PKCE `code_challenge` (unique per request, and stored on the code), and `issueRefreshToken`
+ * and `expiresWithSession` consult that. So prompt=consent is NOT needed; passing it still works (the consent
+ * page is then shown and confirmed every time).
+ */
+import { generateKeyPair, randomBytes, randomUUID } from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+// @ts-expect-error -- oidc-provider ships no type declarations; the few members used are typed below.
+import OidcProviderClass, { interactionPolicy as untypedInteractionPolicy } from 'oidc-provider';
+import { startFaultProxy, type FaultProxy, type ProxiedRequest, type ProxiedResponse } from './fault-proxy.js';
+
+export interface TestIdpOptions {
+  /** access token lifetime in seconds; @default 60 */
+  accessTokenTtl?: number;
+  /** ID token lifetime in seconds; @default 3600 */
+  idTokenTtl?: number;
+  /** issue a new refresh token on every refresh (rotation); @default false */
+  rotateRefreshTokens?: boolean;
+  /** serve Wristband's endpoint paths instead of oidc-provider's; @default false */
+  wristbandRoutes?: boolean;
+  /** @default 'tokenbroker-test' */
+  clientId?: string;
+  /** @default ['com.example.broker:/callback', 'http://127.0.0.1/callback'] (a loopback URI without port accepts any port) */
+  redirectUris?: string[];
+  /** @default ['com.example.broker:/logged-out', 'http://127.0.0.1/logged-out'] */
+  postLogoutRedirectUris?: string[];
+  /** public (issuer) port; @default 0 (ephemeral) */
+  port?: number;
+  /** expose the public port's proxy as `idp.faults` for fault injection; @default false */
+  frontProxy?: boolean;
+}
+
+export interface GrantCounts {
+  authorizationCode: number;
+  refreshToken: number;
+  revocation: number;
+  tokenEndpointErrors: number;
+}
+
+/** Absolute URLs of the endpoints, as advertised (Wristband's paths when `wristbandRoutes`). */
+export interface TestIdpEndpoints {
+  discovery: string;
+  authorization: string;
+  token: string;
+  revocation: string;
+  userinfo: string;
+  jwks: string;
+  /** oidc-provider's end_session endpoint (takes post_logout_redirect_uri) */
+  endSession: string;
+  /** Wristband's logout endpoint (takes redirect_url); only with `wristbandRoutes` */
+  logout?: string;
+  introspection: string;
+}
+
+export interface TestIdp {
+  /** 'http://127.0.0.1:PORT' (no trailing slash) */
+  readonly issuer: string;
+  readonly port: number;
+  readonly clientId: string;
+  /** live counters taken at the public port, whatever the outcome (faulted requests included) */
+  readonly counts: GrantCounts;
+  /** every HTTP request to the public port (harness calls such as introspect() excluded) */
+  readonly requests: ReadonlyArray<{ method: string; path: string; at: number; status?: number }>;
+  readonly endpoints: TestIdpEndpoints;
+  /** the public port's proxy, to inject faults; undefined unless `frontProxy` */
+  readonly faults: FaultProxy | undefined;
+  /** RFC 7662 introspection at the provider's own endpoint (bypassing faults and the request log) */
+  introspect(token: string): Promise<{ active: boolean; exp?: number; sub?: string; token_type?: string }>;
+  /** Destroy a refresh token server-side, as an admin would; the next refresh gets invalid_grant. */
+  revokeRefreshToken(refreshToken: string): Promise<void>;
+  /** Access-token TTL for tokens issued from now on. */
+  setAccessTokenTtl(seconds: number): void;
+  /** Rotation for refreshes from now on. */
+  setRotation(on: boolean): void;
+  /**
+   * Every token (access, refresh, ID), authorization code and PKCE code_verifier seen at the token and
+   * revocation endpoints, plus codes in redirect `Location`s: scan logs and files for these.
+   */
+  readonly issuedSecrets: ReadonlySet<string>;
+  close(): Promise<void>;
+}
+
+// The slice of oidc-provider's (untyped) API used here.
+interface KoaContext {
+  method: string;
+  path: string;
+  querystring: string;
+  url: string;
+  host: string;
+  type: string;
+  body: unknown;
+}
+type Middleware = (ctx: KoaContext, next: () => Promise<void>) => Promise<void>;
+interface OidcProvider {
+  callback(): http.RequestListener;
+  use(middleware: Middleware): void;
+  on(event: 'server_error', listener: (ctx: KoaContext, error: Error) => void): void;
+  RefreshToken: { find(value: string): Promise<{ destroy(): Promise<void> } | undefined> };
+}
+const Provider = OidcProviderClass as new (issuer: string, configuration: object) => OidcProvider;
+interface Prompts extends Array<unknown> {
+  get(name: string): { checks: { remove(reason: string): void } } | undefined;
+}
+const interactionPolicy = untypedInteractionPolicy as { base(): Prompts };
+/** What the provider hands to issueRefreshToken / expiresWithSession: here, an authorization code. */
+interface GrantSource {
+  scopes: Set<string>;
+  codeChallenge?: string;
+}
+
+const DEFAULT_ROUTES = {
+  authorization: '/auth',
+  token: '/token',
+  revocation: '/token/revocation',
+  userinfo: '/me',
+  jwks: '/jwks',
+  end_session: '/session/end',
+  introspection: '/token/introspection',
+};
+const WRISTBAND_ROUTES = {
+  authorization: '/api/v1/oauth2/authorize',
+  token: '/api/v1/oauth2/token',
+  revocation: '/api/v1/oauth2/revoke',
+  userinfo: '/api/v1/oauth2/userinfo',
+  jwks: '/api/v1/oauth2/jwks',
+  // Not Wristband paths: end_session is reached through WRISTBAND_LOGOUT; introspection is for the harness.
+  end_session: '/api/v1/oauth2/end-session',
+  introspection: '/api/v1/oauth2/introspect',
+};
+const WRISTBAND_LOGOUT = '/api/v1/logout';
+
+const INTROSPECTOR_ID = 'tokenbroker-test-introspector';
+const DAY = 24 * 60 * 60;
+
+// One RS256 key per process (Wristband signs with RS256); generating RSA keys is slow-ish.
+let signingKey: Promise<object> | undefined;
+function rs256Key(): Promise<object> {
+  signingKey ??= promisify(generateKeyPair)('rsa', { modulusLength: 2048 }).then(({ privateKey }) => ({
+    ...privateKey.export({ format: 'jwk' }),
+    kid: randomUUID(),
+    alg: 'RS256',
+    use: 'sig',
+  }));
+  return signingKey;
+}
+
+/**
+ * oidc-provider's default prompts, except that native clients are not asked to consent on every authorization
+ * (its `native_client_prompt` check, after RFC 8252 §8.6). Wristband's first-party apps are not, and a live
+ * provider session should sign the user back in without any page. The first authorization still asks for
+ * consent (scopes not yet granted), and so does prompt=consent.
+ */
+function interactionPolicyWithoutNativeConsent(): Prompts {
+  const policy = interactionPolicy.base();
+  policy.get('consent')?.checks.remove('native_client_prompt');
+  return policy;
+}
+
+function listen(server: http.Server, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve((server.address() as AddressInfo).port));
+  });
+}
+
+function page(title: string, body: string): string {
+  // No external fonts or scripts: the browser must not reach beyond 127.0.0.1.
+  return `<!DOCTYPE html><html><head><meta charset="utf-8"><title>${title}</title></head><body>${body}</body></html>`;
+}
+
+function parseJsonObject(text: string): Record<string, unknown> {
+  try {
+    const value: unknown = JSON.parse(text);
+    return typeof value === 'object' && value !== null ? (value as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestIdp> {
+  const clientId = options.clientId ?? 'tokenbroker-test';
+  const routes = options.wristbandRoutes ? WRISTBAND_ROUTES : DEFAULT_ROUTES;
+  const live = { accessTokenTtl: options.accessTokenTtl ?? 60, rotate: options.rotateRefreshTokens ?? false };
+  const idTokenTtl = options.idTokenTtl ?? 3600;
+  const introspectorSecret = randomBytes(24).toString('base64url');
+  const offlineChallenges = new Set<string>();
+  const offlineRequested = (source: GrantSource): boolean =>
+    source.scopes.has('offline_access') ||
+    (source.codeChallenge !== undefined && offlineChallenges.has(source.codeChallenge));
+
+  const counts: GrantCounts = { authorizationCode: 0, refreshToken: 0, revocation: 0, tokenEndpointErrors: 0 };
+  type RequestEntry = { method: string; path: string; at: number; status?: number };
+  const requests: RequestEntry[] = [];
+  const entries = new WeakMap<ProxiedRequest, RequestEntry>();
+  const issuedSecrets = new Set<string>();
+  const keep = (value: unknown): void => {
+    if (typeof value === 'string' && value.length > 0) issuedSecrets.add(value);
+  };
+
+  const onRequest = (request: ProxiedRequest): void => {
+    const entry: RequestEntry = { method: request.method, path: request.path, at: request.at };
+    requests.push(entry);
+    entries.set(request, entry);
+    if (request.method !== 'POST') return;
+    const form = new URLSearchParams(request.body.toString('utf8'));
+    if (request.path === routes.token) {
+      const grantType = form.get('grant_type');
+      if (grantType === 'authorization_code') counts.authorizationCode += 1;
+      if (grantType === 'refresh_token') counts.refreshToken += 1;
+      for (const name of ['code', 'code_verifier', 'refresh_token']) keep(form.get(name));
+    } else if (request.path === routes.revocation) {
+      counts.revocation += 1;
+      keep(form.get('token'));
+    }
+  };
+
+  const onResponse = (request: ProxiedRequest, response: ProxiedResponse): void => {
+    const entry = entries.get(request);
+    if (entry) entry.status = response.status;
+    if (request.path === routes.token && request.method === 'POST') {
+      if (response.status >= 400) counts.tokenEndpointErrors += 1;
+      if (request.fault === undefined && response.status === 200) {
+        const json = parseJsonObject(response.body.toString('utf8'));
+        for (const name of ['access_token', 'refresh_token', 'id_token']) keep(json[name]);
+      }
+    }
+    const location = response.headers.location;
+    if (typeof location === 'string' && URL.canParse(location, 'http://base.invalid')) {
+      const redirect = new URL(location, 'http://base.invalid');
+      keep(redirect.searchParams.get('code'));
+    }
+  };
+
+  // Internal server first (its handler is attached once the provider exists), then the public edge.
+  const internal = http.createServer();
+  const internalPort = await listen(internal, 0);
+  const edge = await startFaultProxy(`http://127.0.0.1:${internalPort}`, {
+    port: options.port ?? 0,
+    onRequest,
+    onResponse,
+  });
+  const issuer = edge.url;
+  const port = Number(new URL(issuer).port);
+
+  const provider = new Provider(issuer, {
+    clients: [
+      {
+        client_id: clientId,
+        application_type: 'native',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        redirect_uris: options.redirectUris ?? ['com.example.broker:/callback', 'http://127.0.0.1/callback'],
+        post_logout_redirect_uris: options.postLogoutRedirectUris ?? [
+          'com.example.broker:/logged-out',
+          'http://127.0.0.1/logged-out',
+        ],
+      },
+      {
+        // A confidential client only for introspect(): RFC 7662 requires the caller to authenticate.
+        client_id: INTROSPECTOR_ID,
+        client_secret: introspectorSecret,
+        token_endpoint_auth_method: 'client_secret_basic',
+        grant_types: [],
+        response_types: [],
+        redirect_uris: [],
+      },
+    ],
+    jwks: { keys: [await rs256Key()] },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    // devInteractions accept any login name; it becomes the subject.
+    findAccount: (_ctx: unknown, sub: string) => ({
+      accountId: sub,
+      claims: () => ({ sub, email: `${sub}@example.test`, email_verified: true }),
+    }),
+    scopes: ['openid', 'offline_access', 'email'],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    conformIdTokenClaims: false, // put scope-requested claims (email) in the ID token, not only in userinfo
+    clockTolerance: 0, // else tokens stay valid 15 s past their exp
+    interactions: { policy: interactionPolicyWithoutNativeConsent() },
+    pkce: { required: () => true }, // S256 is the only method oidc-provider 9 supports
+    routes,
+    features: {
+      devInteractions: { enabled: true },
+      revocation: {
+        enabled: true,
+        allowedPolicy: (_ctx: unknown, client: { clientId: string }, token: { clientId: string }) =>
+          token.clientId === client.clientId,
+      },
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx: unknown, client: { clientId: string }, token: { clientId: string }) =>
+          client.clientId === INTROSPECTOR_ID || token.clientId === client.clientId,
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        // Same shape as oidc-provider's default page (the browser user submits the "yes" button), minus fonts.
+        logoutSource: (ctx: KoaContext, form: string) => {
+          ctx.body = page(
+            'Logout Request',
+            `<h1>Sign out from ${escapeHtml(ctx.host)}?</h1>${form}` +
+              '<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>' +
+              '<button type="submit" form="op.logoutForm">No, stay signed in</button>',
+          );
+        },
+        postLogoutSuccessSource: (ctx: KoaContext) => {
+          ctx.body = page('Signed out', '<h1>Signed out</h1>');
+        },
+      },
+    },
+    clientBasedCORS: () => false,
+    renderError: (ctx: KoaContext, out: Record<string, string>) => {
+      ctx.type = 'html';
+      ctx.body = page('Error', `<h1>${escapeHtml(out['error'] ?? 'error')}</h1><p>${escapeHtml(out['error_description'] ?? '')}</p>`);
+    },
+    ttl: {
+      AccessToken: () => live.accessTokenTtl,
+      IdToken: () => idTokenTtl,
+      RefreshToken: () => 14 * DAY,
+      Grant: () => 14 * DAY,
+      Session: () => 14 * DAY,
+      Interaction: () => 60 * 60,
+    },
+    issueRefreshToken: (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }, source: GrantSource) =>
+      client.grantTypeAllowed('refresh_token') && offlineRequested(source),
+    // Offline grants outlive the provider session (oidc-provider's rule, keyed on our notion of "offline").
+    expiresWithSession: (_ctx: unknown, source: GrantSource) => !offlineRequested(source),
+    rotateRefreshToken: () => live.rotate,
+  });
+
+  provider.use(async (ctx, next) => {
+    if (ctx.method === 'GET' && ctx.path === routes.authorization) {
+      const query = new URLSearchParams(ctx.querystring);
+      const challenge = query.get('code_challenge');
+      if (challenge && query.get('scope')?.split(' ').includes('offline_access')) offlineChallenges.add(challenge);
+    }
+    if (options.wristbandRoutes && ctx.method === 'GET' && ctx.path === WRISTBAND_LOGOUT) {
+      // Wristband: /api/v1/logout?client_id&redirect_url&state → OIDC RP-Initiated Logout 1.0 §2 parameters.
+      const query = new URLSearchParams(ctx.querystring);
+      const mapped = new URLSearchParams();
+      const names = [['client_id', 'client_id'], ['redirect_url', 'post_logout_redirect_uri'], ['state', 'state']] as const;
+      for (const [from, to] of names) {
+        const value = query.get(from);
+        if (value !== null) mapped.set(to, value);
+      }
+      ctx.url = `${routes.end_session}?${mapped}`;
+    }
+    await next();
+  });
+  provider.on('server_error', (_ctx, error) => console.error('test IdP server_error:', error));
+  internal.on('request', provider.callback());
+
+  const endpoints: TestIdpEndpoints = {
+    discovery: `${issuer}/.well-known/openid-configuration`,
+    authorization: issuer + routes.authorization,
+    token: issuer + routes.token,
+    revocation: issuer + routes.revocation,
+    userinfo: issuer + routes.userinfo,
+    jwks: issuer + routes.jwks,
+    endSession: issuer + routes.end_session,
+    ...(options.wristbandRoutes ? { logout: issuer + WRISTBAND_LOGOUT } : {}),
+    introspection: issuer + routes.introspection,
+  };
+
+  // Straight to the provider's own port: no faults, not in `requests`. (The response names no URLs, so the
+  // internal Host does not matter here; client_secret_basic has no audience to check.)
+  const introspect = async (token: string): Promise<{ active: boolean; exp?: number; sub?: string; token_type?: string }> => {
+    const response = await fetch(`http://127.0.0.1:${internalPort}${routes.introspection}`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`${INTROSPECTOR_ID}:${introspectorSecret}`).toString('base64')}` },
+      body: new URLSearchParams({ token }),
+    });
+    const text = await response.text();
+    if (response.status !== 200) throw new Error(`introspection failed: ${response.status} ${text}`);
+    return JSON.parse(text) as { active: boolean };
+  };
+
+  return {
+    issuer,
+    port,
+    clientId,
+    counts,
+    requests,
+    endpoints,
+    faults: options.frontProxy ? edge : undefined,
+    introspect,
+    async revokeRefreshToken(refreshToken) {
+      const token = await provider.RefreshToken.find(refreshToken);
+      if (!token) throw new Error('revokeRefreshToken: no such refresh token');
+      await token.destroy();
+    },
+    setAccessTokenTtl(seconds) {
+      live.accessTokenTtl = seconds;
+    },
+    setRotation(on) {
+      live.rotate = on;
+    },
+    issuedSecrets,
+    async close() {
+      await edge.close();
+      const closed = new Promise<void>((resolve) => internal.close(() => resolve()));
+      internal.closeAllConnections();
+      await closed;
+    },
+  };
+}
