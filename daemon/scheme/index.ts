@@ -21,7 +21,7 @@ import type { ResolvedSchemeOptions, SchemeOptions, SchemeReport, SchemeStatus }
 import { registerWindows, statusWindows, unregisterWindows } from './windows.js';
 
 export type { CommandRecord, FileWrite, SchemeOptions, SchemeReport, SchemeStatus } from './types.js';
-export { formatCommand } from './run.js';
+export { formatCommand } from '../system/run.js';
 
 /** RFC 3986 §3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
 const SCHEME_PATTERN = /^[a-z][a-z0-9+.-]*$/;

@@ -16,7 +16,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { BrokerError } from '../../proto/index.js';
 import { emptyReport, type ResolvedSchemeOptions, type SchemeReport, type SchemeStatus } from './types.js';
-import { execCommand, findExecutable, removeStep, runStep, writeFileStep } from './run.js';
+import { execCommand, findExecutable, removeStep, runStep, writeFileStep } from '../system/run.js';
 
 const XDG_UTILS_HINT = 'Install xdg-utils (Debian/Ubuntu: apt-get install xdg-utils), or use the loopback redirect (redirectUri "loopback").';
 

@@ -26,7 +26,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BrokerError } from '../../proto/index.js';
 import { emptyReport, type ResolvedSchemeOptions, type SchemeReport, type SchemeStatus } from './types.js';
-import { execCommand, removeStep, runStep, writeFileStep } from './run.js';
+import { execCommand, removeStep, runStep, writeFileStep } from '../system/run.js';
 
 export const LSREGISTER = '/System/Library/Frameworks/CoreServices.framework/Frameworks/LaunchServices.framework/Support/lsregister';
 /** osacompile names the applet's executable "applet"; our Info.plist must keep that name. */

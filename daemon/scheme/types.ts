@@ -2,9 +2,12 @@
  * Shared shapes of the scheme-handler registration: options, the report of what was (or would be)
  * done, and the status answer. Each platform file (linux, macos, windows) works in these terms.
  */
+import type { ActionReport } from '../system/run.js';
+
+export type { CommandRecord, FileWrite } from '../system/run.js';
 
 export interface SchemeOptions {
-  /** Absolute path of the tokenbroker CLI entry (`dist/cli/main.js`). Required to register unless `command` is given. */
+  /** Absolute path of the tokenbroker CLI entry (`dist/daemon/cli/main.js`). Required to register unless `command` is given. */
   readonly cliPath?: string;
   /** Absolute path of the Node.js binary that runs the CLI. @default process.execPath */
   readonly nodePath?: string;
@@ -31,24 +34,8 @@ export interface ResolvedSchemeOptions {
   readonly home: string;
 }
 
-export interface FileWrite {
-  readonly path: string;
-  readonly contents: string;
-}
-
-export interface CommandRecord {
-  readonly argv: readonly string[];
-  /** False in a dry run, or when the step was skipped (see `skipped`). */
-  readonly ran: boolean;
-  readonly exitCode?: number;
-  /** stdout and stderr of the command, trimmed. */
-  readonly output?: string;
-  /** Why the command was not run although this is not a dry run (e.g. "not installed"). */
-  readonly skipped?: string;
-}
-
 /** What `registerScheme` / `unregisterScheme` did, or would do in a dry run (for `--dry-run` and `--json`). */
-export interface SchemeReport {
+export interface SchemeReport extends ActionReport {
   readonly action: 'register' | 'unregister';
   readonly scheme: string;
   readonly platform: NodeJS.Platform;
@@ -56,11 +43,6 @@ export interface SchemeReport {
   readonly dryRun: boolean;
   /** The command the OS runs, URL last (register only). */
   readonly handler?: readonly string[];
-  readonly filesWritten: FileWrite[];
-  readonly filesRemoved: string[];
-  readonly commands: CommandRecord[];
-  /** Caveats a person should read. */
-  readonly notes: string[];
 }
 
 export interface SchemeStatus {

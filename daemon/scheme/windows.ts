@@ -18,7 +18,7 @@
  */
 import { BrokerError } from '../../proto/index.js';
 import { emptyReport, type ResolvedSchemeOptions, type SchemeReport, type SchemeStatus } from './types.js';
-import { execCommand, runStep } from './run.js';
+import { execCommand, runStep } from '../system/run.js';
 
 export function registryKey(scheme: string): string {
   return `HKCU\\Software\\Classes\\${scheme}`;

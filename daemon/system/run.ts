@@ -1,13 +1,44 @@
 /**
- * The side effects of scheme registration, each recorded in the report and skipped in a dry run:
- * commands run with execFile (no shell; looked up on the PATH of `options.env`, so tests can put
- * fakes first), and files written atomically.
+ * Changes to the user's system (scheme handlers, service units), each recorded in a report and skipped
+ * in a dry run: commands run with execFile (no shell; looked up on the PATH of `options.env`, so tests
+ * can put fakes first), and files written atomically.
  */
 import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { BrokerError } from '../../proto/index.js';
-import type { CommandRecord, ResolvedSchemeOptions, SchemeReport } from './types.js';
+
+/** One command of a report: what ran (or would run in a dry run) and how it went. */
+export interface CommandRecord {
+  readonly argv: readonly string[];
+  /** False in a dry run, or when the step was skipped (see `skipped`). */
+  readonly ran: boolean;
+  readonly exitCode?: number;
+  /** stdout and stderr of the command, trimmed. */
+  readonly output?: string;
+  /** Why the command was not run although this is not a dry run (e.g. "not installed"). */
+  readonly skipped?: string;
+}
+
+export interface FileWrite {
+  readonly path: string;
+  readonly contents: string;
+}
+
+/** What an action did, or would do in a dry run (for `--dry-run` and `--json`). */
+export interface ActionReport {
+  readonly dryRun: boolean;
+  readonly filesWritten: FileWrite[];
+  readonly filesRemoved: string[];
+  readonly commands: CommandRecord[];
+  /** Caveats a person should read. */
+  readonly notes: string[];
+}
+
+export interface ActionOptions {
+  readonly dryRun: boolean;
+  readonly env: NodeJS.ProcessEnv;
+}
 
 export interface CommandResult {
   readonly exitCode: number;
@@ -36,8 +67,8 @@ export function execCommand(argv: readonly string[], env: NodeJS.ProcessEnv, tim
  * its exit code, its output and `hint`; an optional one is recorded and noted.
  */
 export async function runStep(
-  report: SchemeReport,
-  options: ResolvedSchemeOptions,
+  report: ActionReport,
+  options: ActionOptions,
   argv: readonly string[],
   step: { readonly optional?: boolean; readonly hint?: string } = {},
 ): Promise<CommandResult | undefined> {
@@ -61,7 +92,7 @@ export async function runStep(
 }
 
 /** Writes a file atomically (temp file + rename), recorded in the report; nothing in a dry run. */
-export function writeFileStep(report: SchemeReport, options: ResolvedSchemeOptions, file: string, contents: string, mode = 0o644): void {
+export function writeFileStep(report: ActionReport, options: ActionOptions, file: string, contents: string, mode = 0o644): void {
   report.filesWritten.push({ path: file, contents });
   if (options.dryRun) return;
   fs.mkdirSync(path.dirname(file), { recursive: true });
@@ -71,7 +102,7 @@ export function writeFileStep(report: SchemeReport, options: ResolvedSchemeOptio
 }
 
 /** Removes a file or directory if it exists, recorded in the report; nothing in a dry run. */
-export function removeStep(report: SchemeReport, options: ResolvedSchemeOptions, target: string): void {
+export function removeStep(report: ActionReport, options: ActionOptions, target: string): void {
   if (!fs.existsSync(target)) return;
   report.filesRemoved.push(target);
   if (!options.dryRun) fs.rmSync(target, { recursive: true, force: true });
