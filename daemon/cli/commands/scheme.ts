@@ -60,9 +60,10 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     if (report.dryRun) context.out(file.contents.replace(/^/gm, '      '));
   }
   for (const file of report.filesRemoved) context.out(`  ${prefix}remove ${file}`);
+  const { formatCommand } = await import('../../system/run.js');
   for (const command of report.commands) {
     const outcome = command.skipped ? ` (skipped: ${command.skipped})` : command.ran ? ` (exit ${command.exitCode ?? 0})` : '';
-    context.out(`  ${prefix}run ${command.argv.join(' ')}${outcome}`);
+    context.out(`  ${prefix}run ${formatCommand(command.argv)}${outcome}`);
   }
   for (const note of report.notes ?? []) context.out(`  note: ${note}`);
   return 0;
