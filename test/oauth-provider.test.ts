@@ -21,6 +21,7 @@ import { revokeToken } from '../daemon/oauth/revocation.js';
 import { exchangeAuthorizationCode, refreshAccessToken, type TokenSet } from '../daemon/oauth/token-endpoint.js';
 import { wristbandMetadata } from '../daemon/oauth/wristband.js';
 import { Secret } from '../daemon/secret.js';
+import { signInWithDevForm } from './support/dev-form-login.js';
 
 const CLIENT_ID = 'native-app';
 const REDIRECT_URI = 'com.example.broker:/callback';
@@ -102,47 +103,6 @@ async function startIdp(options: { rotateRefreshTokens?: boolean; wristbandRoute
   };
 }
 
-/** Plays the user on the dev interaction pages; returns the redirect URL that carries the code. */
-async function signIn(authorizeUrl: string, login = 'alice'): Promise<string> {
-  const jar = new Map<string, string>();
-  let url = authorizeUrl;
-  let body: string | undefined;
-  for (let step = 0; step < 20; step++) {
-    const response = await fetch(url, {
-      method: body === undefined ? 'GET' : 'POST',
-      redirect: 'manual',
-      headers: {
-        cookie: [...jar].map(([name, value]) => `${name}=${value}`).join('; '),
-        ...(body === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
-      },
-      ...(body === undefined ? {} : { body }),
-    });
-    for (const cookie of response.headers.getSetCookie()) {
-      const pair = cookie.split(';')[0]!;
-      const name = pair.slice(0, pair.indexOf('=')).trim();
-      const value = pair.slice(pair.indexOf('=') + 1).trim();
-      if (value === '' || /expires=Thu, 01 Jan 1970/i.test(cookie)) jar.delete(name);
-      else jar.set(name, value);
-    }
-    const location = response.headers.get('location');
-    if (response.status >= 300 && response.status < 400 && location !== null) {
-      const next = new URL(location, url).toString();
-      if (!next.startsWith('http')) return next; // the custom-scheme redirect: done
-      url = next;
-      body = undefined;
-      continue;
-    }
-    const html = await response.text();
-    if (response.status !== 200) throw new Error(`the IdP answered ${response.status}: ${html.slice(0, 300)}`);
-    const action = /action="([^"]+)"/.exec(html)?.[1];
-    const prompt = /name="prompt" value="([^"]+)"/.exec(html)?.[1];
-    if (action === undefined || prompt === undefined) throw new Error(`no interaction form: ${html.slice(0, 300)}`);
-    url = new URL(action.replaceAll('&amp;', '&'), url).toString();
-    body = new URLSearchParams(prompt === 'login' ? { prompt, login, password: 'pw' } : { prompt }).toString();
-  }
-  throw new Error('the sign-in did not reach the redirect URI');
-}
-
 const httpClient = createHttpClient({ timeoutMs: 5000, retry: { limit: 1, baseDelayMs: 20, maxDelayMs: 500 } });
 
 /** The whole login: authorization request → sign-in → response → code exchange. */
@@ -155,7 +115,7 @@ async function logIn(metadata: ProviderMetadata, login = 'alice'): Promise<{ tok
     // oidc-provider issues a refresh token for offline_access only with prompt=consent (OIDC Core §11).
     extraParams: { prompt: 'consent' },
   });
-  const callbackUrl = await signIn(request.url, login);
+  const callbackUrl = await signInWithDevForm(request.url, login);
   const { code } = parseAuthorizationResponse(callbackUrl, {
     state: request.state,
     issuer: metadata.issuer,
@@ -323,7 +283,7 @@ describe('against oidc-provider (no rotation)', () => {
 
   it('classifies a used code as invalid_grant (permanent)', async () => {
     const request = createAuthorizationRequest({ metadata, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, scopes: ['openid'] });
-    const { code } = parseAuthorizationResponse(await signIn(request.url), { state: request.state, issuer: metadata.issuer, issRequired: true });
+    const { code } = parseAuthorizationResponse(await signInWithDevForm(request.url), { state: request.state, issuer: metadata.issuer, issRequired: true });
     const exchange = () =>
       exchangeAuthorizationCode({ http: httpClient, metadata, clientId: CLIENT_ID, code, codeVerifier: request.codeVerifier, redirectUri: REDIRECT_URI });
     await expect(exchange()).resolves.toBeDefined();
@@ -334,7 +294,7 @@ describe('against oidc-provider (no rotation)', () => {
 
   it('refuses a code exchanged with the wrong PKCE verifier (RFC 7636 §4.6)', async () => {
     const request = createAuthorizationRequest({ metadata, clientId: CLIENT_ID, redirectUri: REDIRECT_URI, scopes: ['openid'] });
-    const { code } = parseAuthorizationResponse(await signIn(request.url), { state: request.state, issuer: metadata.issuer, issRequired: true });
+    const { code } = parseAuthorizationResponse(await signInWithDevForm(request.url), { state: request.state, issuer: metadata.issuer, issRequired: true });
     const error = await rejection(
       exchangeAuthorizationCode({ http: httpClient, metadata, clientId: CLIENT_ID, code, codeVerifier: new Secret('x'.repeat(43)), redirectUri: REDIRECT_URI }),
     );
