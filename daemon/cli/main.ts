@@ -21,6 +21,8 @@ const COMMANDS: Record<string, { readonly summary: string; load(): Promise<Comma
   logout: { summary: 'sign out: keychain, revocation, provider logout page', load: () => import('./commands/logout.js') },
   callback: { summary: 'hand a redirect URL to the daemon (run by the OS)', load: () => import('./commands/callback.js') },
   scheme: { summary: 'register the custom URL scheme handler with the OS', load: () => import('./commands/scheme.js') },
+  doctor: { summary: 'check the setup and explain how to fix what is wrong', load: () => import('./commands/doctor.js') },
+  service: { summary: 'install the broker as a launchd/systemd user service', load: () => import('./commands/service.js') },
 };
 
 const HELP = `tokenbroker: one sign-in for every app on this desktop.
