@@ -20,6 +20,7 @@ import {
   string,
   type Check,
 } from '../proto/index.js';
+import { RESERVED_AUTHORIZATION_PARAMS } from './oauth/authorization-request.js';
 
 export type RefreshFailurePolicy = 'relogin' | 'logout';
 export type ReloginBrowser = 'on-demand' | 'immediately';
@@ -83,18 +84,6 @@ export interface BrokerConfig {
   readonly defaultProfile: string | undefined;
   readonly profiles: ReadonlyMap<string, ProfileConfig>;
 }
-
-/** Authorization parameters the broker sets itself; a profile may not override them. */
-const RESERVED_AUTHORIZATION_PARAMS = [
-  'client_id',
-  'response_type',
-  'redirect_uri',
-  'scope',
-  'state',
-  'nonce',
-  'code_challenge',
-  'code_challenge_method',
-];
 
 const hostname = string({
   min: 1,
