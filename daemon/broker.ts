@@ -9,6 +9,7 @@ import type { BrokerConfig } from './config.js';
 import type { Handlers } from './ipc-server.js';
 import type { Logger } from './log.js';
 import { createHttpClient, extractState, resolveProviderMetadata } from './oauth/index.js';
+import { startClockWatch, type ClockWatch } from './session/clock-watch.js';
 import { Session } from './session/session.js';
 import type { TokenStore } from './store/keychain.js';
 
@@ -34,7 +35,7 @@ type BrokerHandlers = Omit<Handlers, 'status'>;
 export class Broker {
   private readonly sessions = new Map<string, Session>();
   private readonly logoutReturns = new Map<string, { readonly profile: string; readonly until: number }>();
-  private clockWatch: NodeJS.Timeout | undefined;
+  private clockWatch: ClockWatch | undefined;
   private readonly now: () => number;
 
   constructor(private readonly options: BrokerOptions) {
@@ -163,23 +164,23 @@ export class Broker {
 
   /**
    * Timers do not run while a laptop sleeps. A tick that arrives much later than planned means the
-   * wall clock moved: every session re-checks at once.
+   * wall clock moved: every session re-checks at once (see session/clock-watch.ts).
    */
   private watchClock(): void {
-    let expected = this.now() + CLOCK_WATCH_INTERVAL_MS;
-    this.clockWatch = setInterval(() => {
-      const now = this.now();
-      const drift = now - expected;
-      expected = now + CLOCK_WATCH_INTERVAL_MS;
-      if (Math.abs(drift) < CLOCK_JUMP_THRESHOLD_MS) return;
-      this.options.log.info({ driftMs: drift }, 'wall clock jumped (sleep or clock change): re-checking sessions');
-      for (const session of this.sessions.values()) session.onClockJump();
-    }, CLOCK_WATCH_INTERVAL_MS);
-    this.clockWatch.unref();
+    this.clockWatch?.stop();
+    this.clockWatch = startClockWatch({
+      intervalMs: CLOCK_WATCH_INTERVAL_MS,
+      thresholdMs: CLOCK_JUMP_THRESHOLD_MS,
+      now: this.now,
+      onJump: (driftMs) => {
+        this.options.log.info({ driftMs }, 'wall clock jumped (sleep or clock change): re-checking sessions');
+        for (const session of this.sessions.values()) session.onClockJump(driftMs);
+      },
+    });
   }
 
   dispose(): void {
-    clearInterval(this.clockWatch);
+    this.clockWatch?.stop();
     for (const session of this.sessions.values()) session.dispose();
   }
 }

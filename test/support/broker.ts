@@ -59,7 +59,12 @@ export async function startBroker(
     dir,
     keychainService,
     env: { ...env, TOKENBROKER_SOCKET: daemon.socketPath },
-    nextBrowserUrl: async (timeoutMs = 15_000) => waitForBrowserUrl(browserLog, { after: consumed++, timeoutMs }),
+    // Counts a URL as consumed only once it arrived, so a negative check (rejects) does not skip the next one.
+    nextBrowserUrl: async (timeoutMs = 15_000) => {
+      const url = await waitForBrowserUrl(browserLog, { after: consumed, timeoutMs });
+      consumed += 1;
+      return url;
+    },
     restart: async () => {
       await daemon.stop();
       daemon = await startDaemon({ dir, socketPath: daemon.socketPath, config, env, logLevel: options.logLevel ?? 'debug' });

@@ -1,0 +1,33 @@
+/**
+ * What a Session is given (by the Broker) and what token.get asks of it.
+ */
+import type { BrokerEvent } from '../../proto/index.js';
+import type { OpenBrowser } from '../browser.js';
+import type { ProfileConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import type { HttpClient, ProviderMetadata } from '../oauth/index.js';
+import type { TokenStore } from '../store/keychain.js';
+
+export interface SessionDeps {
+  readonly profile: ProfileConfig;
+  readonly isDefault: boolean;
+  readonly store: TokenStore;
+  readonly http: HttpClient;
+  readonly log: Logger;
+  readonly metadata: () => Promise<ProviderMetadata>;
+  readonly publish: (event: BrokerEvent) => void;
+  readonly openBrowser: OpenBrowser;
+  /** Delivers a loopback redirect to the broker's callback handling. */
+  readonly onLoopbackCallback: (url: string) => Promise<{ ok: boolean; message: string }>;
+  /** Remembers a pending provider logout, so its redirect back is recognised. */
+  readonly expectLogoutReturn: (state: string, profile: string) => void;
+  readonly now?: () => number;
+}
+
+export interface TokenRequest {
+  readonly minValidSeconds?: number;
+  /** How long to wait for a refresh before answering IDP_UNAVAILABLE. */
+  readonly waitMs: number;
+  readonly rejected?: string;
+  readonly signal: AbortSignal;
+}

@@ -1,0 +1,40 @@
+/**
+ * Waiting with a deadline and a client that may go away: the two primitives `token.get` needs while a
+ * refresh is in flight or the next backoff slot is ahead.
+ */
+import { BrokerError } from '../../proto/index.js';
+
+function gone(): BrokerError {
+  return new BrokerError('CONNECTION_LOST', 'the client went away');
+}
+
+/** Resolves or rejects with `attempt`, unless the deadline (`late()`) or the signal comes first. */
+export function raceDeadline<T>(attempt: Promise<T>, deadline: number, signal: AbortSignal, now: () => number, late: () => BrokerError): Promise<T> {
+  if (signal.aborted) return Promise.reject(gone());
+  return new Promise<T>((resolve, reject) => {
+    const timer = setTimeout(() => reject(late()), Math.max(0, deadline - now()));
+    const onAbort = () => reject(gone());
+    signal.addEventListener('abort', onAbort, { once: true });
+    attempt.then(resolve, reject).finally(() => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    });
+  });
+}
+
+/** Resolves at `at` (by `now`), or rejects when the signal fires first. */
+export function sleepUntil(at: number, signal: AbortSignal, now: () => number): Promise<void> {
+  if (signal.aborted) return Promise.reject(gone());
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(finish, Math.max(0, at - now()));
+    function finish() {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }
+    function onAbort() {
+      clearTimeout(timer);
+      reject(gone());
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
