@@ -184,6 +184,14 @@ describe('refreshAccessToken (RFC 6749 §6)', () => {
     const impatient = createHttpClient({ timeoutMs: 150, retry: { limit: 1, baseDelayMs: 10, maxDelayMs: 100 } });
     const error = await failure(refreshAccessToken({ http: impatient, metadata: metadata(), clientId: 'c', refreshToken }));
     expect(error).toMatchObject({ code: 'IDP_UNAVAILABLE', kind: 'transient', networkError: 'ETIMEDOUT' });
+    // Not resent in-request: the provider may have spent the refresh token before the answer was lost.
+    expect(received).toHaveLength(1);
+  });
+
+  it('resends a token request only when it never reached the server or the server answered with an error status', async () => {
+    script = [{ status: 503 }, { status: 200, body: { access_token: 'AT', token_type: 'Bearer', expires_in: 60 } }];
+    const tokens = await refreshAccessToken({ http: fast, metadata: metadata(), clientId: 'c', refreshToken });
+    expect(tokens.accessToken.reveal()).toBe('AT');
     expect(received).toHaveLength(2);
   });
 

@@ -136,7 +136,9 @@ describe('transient failures', () => {
     const failures = events.filter((e) => e.event === 'refreshFailed').length;
     await waitForEvent(events, 'refreshFailed', failures + 1, 10_000);
     const faulted = tokenEndpointRequests(idp, start);
-    expect(faulted.length).toBeGreaterThanOrEqual(3);
+    // One request per attempt: a token request whose answer was lost is not resent in-request (the
+    // refresh token may already be spent); the session's backoff schedules the next attempt.
+    expect(faulted.length).toBe(events.filter((e) => e.event === 'refreshFailed').length);
     expect(faulted.every((r) => r.status === undefined)).toBe(true); // no answer at all
     expect(events.filter((e) => e.event === 'refreshFailed').every((e) => (e.data as { code: string }).code === 'IDP_UNAVAILABLE')).toBe(true);
 

@@ -43,6 +43,20 @@ export const RETRYABLE_ERROR_CODES: readonly string[] = [
 ];
 
 /**
+ * Failures where the request cannot have reached the server. The token endpoint retries only these
+ * (and error statuses): after a lost *response* the code or a rotated refresh token may already be
+ * spent, and sending it again would get invalid_grant — or make the provider revoke the whole grant
+ * as a replay (RFC 9700 §4.14.2). The session's own backoff tries again later instead.
+ */
+export const NOT_DELIVERED_ERROR_CODES: readonly string[] = ['ECONNREFUSED', 'ENOTFOUND', 'ENETUNREACH', 'EAI_AGAIN', 'EHOSTUNREACH'];
+
+/**
+ * The longest wait between two attempts inside one request (backoff or Retry-After). Longer waits are
+ * the session's to schedule, so no request is held open for minutes.
+ */
+export const IN_REQUEST_MAX_WAIT_MS = 10_000;
+
+/**
  * Exponential backoff with "equal jitter": half the step is fixed, half random, so clients that
  * failed together do not retry together, yet the wait never collapses to zero.
  */
@@ -54,16 +68,17 @@ export function backoffDelay(attempt: number, base: number, max: number, random:
 /**
  * Creates the provider HTTP client.
  *
- * Retries (got's, not a loop of ours) on network errors, timeouts, 408, 429 and 5xx — for POST too:
- * a token request is safe to repeat (the same code fails as used, the same refresh token gives the same
- * grant), a revocation is idempotent (RFC 7009 §2.2). A `Retry-After` (RFC 9110 §10.2.3) is honoured when
- * it is at most `maxDelayMs`; a longer one ends the in-request retries and the caller sees it on the
- * error (`retryAfterMs`), so the session can schedule the next try instead of holding a request open.
+ * Retries (got's, not a loop of ours) on network errors, timeouts, 408, 429 and 5xx — for POST too: a
+ * revocation is idempotent (RFC 7009 §2.2); the token endpoint narrows the network errors to those where
+ * the request never left (see NOT_DELIVERED_ERROR_CODES). A `Retry-After` (RFC 9110 §10.2.3) is honoured
+ * in-request when it is at most IN_REQUEST_MAX_WAIT_MS; a longer one ends the in-request retries and the
+ * caller sees it on the error (`retryAfterMs`), so the session schedules the next try instead of
+ * holding a request open.
  */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   const limit = options.retry?.limit ?? 3;
   const baseDelayMs = options.retry?.baseDelayMs ?? 1_000;
-  const maxDelayMs = Math.max(baseDelayMs, options.retry?.maxDelayMs ?? 300_000);
+  const maxDelayMs = Math.min(IN_REQUEST_MAX_WAIT_MS, Math.max(baseDelayMs, options.retry?.maxDelayMs ?? 300_000));
   return got.extend({
     timeout: { request: options.timeoutMs ?? 10_000 },
     headers: {

@@ -5,7 +5,7 @@
  */
 import { BrokerError } from '../../proto/errors.js';
 import { Secret } from '../secret.js';
-import type { HttpClient } from './http.js';
+import { NOT_DELIVERED_ERROR_CODES, type HttpClient } from './http.js';
 import type { ProviderMetadata } from './metadata.js';
 import { TokenEndpointError, classifyHttpFailure, errorCodeFor, parseJsonObject } from './provider-error.js';
 
@@ -83,10 +83,12 @@ async function requestTokens(options: Common, form: Record<string, string>, fall
   const now = options.now ?? Date.now;
   let body: unknown;
   try {
-    // RFC 6749 §3.2: POST, application/x-www-form-urlencoded. got retries transient failures.
+    // RFC 6749 §3.2: POST, application/x-www-form-urlencoded. got retries error statuses, and network
+    // failures only where the request never left (a spent code or rotated token must not be resent).
     const response = await options.http.post(options.metadata.tokenEndpoint, {
       form,
       headers: { 'cache-control': 'no-store' },
+      retry: { errorCodes: [...NOT_DELIVERED_ERROR_CODES] },
     });
     body = response.body;
   } catch (error) {
