@@ -119,7 +119,9 @@ describe('permanent failures', () => {
       expect(h.browser).toHaveLength(2);
       const logoutUrl = new URL(h.browser[0]!);
       expect(logoutUrl.origin + logoutUrl.pathname).toBe(METADATA.endSessionEndpoint);
-      expect(logoutUrl.searchParams.get('id_token_hint')).toBe('id-token-0');
+      // No id_token_hint (the URL reaches the browser's command line); client_id names the client.
+      expect(logoutUrl.searchParams.get('id_token_hint')).toBeNull();
+      expect(logoutUrl.searchParams.get('client_id')).not.toBeNull();
       const authorize = new URL(h.browser[1]!);
       expect(authorize.origin + authorize.pathname).toBe(METADATA.authorizationEndpoint);
       expect(authorize.searchParams.get('prompt')).toBe('login');

@@ -64,9 +64,10 @@ export async function logout(
   let logoutUrl: string | undefined;
   if (metadata) {
     const state = options.newState();
+    // No id_token_hint: the URL goes to the browser's command line, which other local users can read
+    // (ps); client_id identifies the client instead (RP-Initiated Logout §2 allows either).
     logoutUrl = buildLogoutUrl(metadata, {
       clientId: profile.clientId,
-      ...(tokens?.idToken ? { idTokenHint: tokens.idToken } : {}),
       ...(profile.postLogoutRedirectUri ? { postLogoutRedirectUri: profile.postLogoutRedirectUri } : {}),
       state,
     });

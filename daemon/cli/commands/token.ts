@@ -6,7 +6,10 @@ export const help = `Usage: tokenbroker token [--profile NAME] [--min-valid SECO
 
 Prints a valid access token for the profile on stdout, and nothing else, for scripts:
 
-  curl -H "Authorization: Bearer $(tokenbroker token)" https://api.example.com/me
+  printf 'Authorization: Bearer %s' "$(tokenbroker token)" | curl -H @- https://api.example.com/me
+
+(printf is a shell builtin and curl reads the header from stdin, so the token never appears in a
+process's command line, where other users could see it with ps.)
 
 The daemon refreshes first when the token has less than --min-valid seconds left.
 
