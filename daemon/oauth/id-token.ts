@@ -86,7 +86,10 @@ function translate(error: unknown): BrokerError {
   if (error instanceof errors.JWKSNoMatchingKey) return failed('kid', 'no key in the provider\'s key set matches');
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return failed('format', 'not a well-formed signed JWT');
   if (error instanceof errors.JWKSTimeout) return new BrokerError('IDP_UNAVAILABLE', 'the provider\'s key set (jwks_uri) timed out');
-  if (error instanceof errors.JOSEError) return new BrokerError('IDP_ERROR', `the provider's key set could not be used (${error.code})`, { field: 'jwks_uri' });
+  if (error instanceof errors.JOSEError) {
+    // jose's messages are fixed text ("Expected 200 OK from the JSON Web Key Set HTTP response"), never token content.
+    return new BrokerError('IDP_ERROR', `the provider's key set (jwks_uri) could not be used: ${error.message.slice(0, 200)} (${error.code})`, { field: 'jwks_uri' });
+  }
   // fetch() itself failed: the network, not the token.
   return new BrokerError('IDP_UNAVAILABLE', `the provider's key set (jwks_uri) could not be fetched: ${(error as Error)?.message ?? String(error)}`);
 }
@@ -108,8 +111,9 @@ export async function validateIdToken(idToken: Secret, options: ValidateIdTokenO
   const now = (options.now ?? Date.now)();
   let payload: JWTPayload;
   let alg: string;
-  try {
-    const verified = await jwtVerify(idToken.reveal(), remoteKeySet(metadata.jwksUri), {
+  const keySet = remoteKeySet(metadata.jwksUri);
+  const verify = () =>
+    jwtVerify(idToken.reveal(), keySet, {
       issuer: metadata.issuer, // §3.1.3.7 step 2: exact match
       audience: clientId, // step 3: aud contains client_id
       algorithms: allowedAlgorithms(metadata), // steps 6–8: signed, with an expected algorithm
@@ -117,6 +121,19 @@ export async function validateIdToken(idToken: Secret, options: ValidateIdTokenO
       requiredClaims: ['sub', 'exp', 'iat'],
       currentDate: new Date(now),
     });
+  try {
+    let verified: Awaited<ReturnType<typeof verify>>;
+    try {
+      verified = await verify();
+    } catch (error) {
+      // Signing-key rotation: jose refetches the key set for an unknown `kid`, but not within its cooldown
+      // (30 s after the last fetch, a guard against tokens naming random kids). An ID token only ever comes
+      // from the broker's own token-endpoint request, so one forced refetch is safe — and without it a key
+      // rotated just after a fetch would end the session as if the token were forged.
+      if (!(error instanceof errors.JWKSNoMatchingKey) || !keySet.coolingDown) throw error;
+      await keySet.reload();
+      verified = await verify();
+    }
     payload = verified.payload;
     alg = verified.protectedHeader.alg;
   } catch (error) {

@@ -13,6 +13,7 @@
  */
 import PQueue from 'p-queue';
 import { BrokerError, type LastRefresh, type ProfileState, type ProfileStatus, type TokenResult } from '../../proto/index.js';
+import type { Secret } from '../secret.js';
 import type { StoredTokens } from '../store/keychain.js';
 import { randomUrlSafe } from '../oauth/pkce.js';
 import type { LoginOutcome, PendingLogin } from './login-flow.js';
@@ -21,7 +22,7 @@ import { FailurePolicy } from './failure-policy.js';
 import { LoginSlot, type LoginStart, type LoginStartOptions } from './login-slot.js';
 import { RefreshTimer } from './refresh-timer.js';
 import { minValidMs, nextAttemptAt, plannedRefreshAt } from './schedule.js';
-import { authorizationCodeGrant, classifyRefreshFailure, refreshGrant, type TokenRequestDeps } from './token-requests.js';
+import { authorizationCodeGrant, classifyRefreshFailure, refreshGrant, UnverifiedRefresh, type TokenRequestDeps } from './token-requests.js';
 import type { SessionDeps, TokenRequest } from './types.js';
 import { raceDeadline, sleepUntil } from './wait.js';
 
@@ -248,8 +249,23 @@ export class Session {
       log.info({ profile: this.name, why, expiresAt: new Date(next.expiresAt).toISOString(), rotated }, 'access token refreshed');
       return next;
     } catch (error) {
-      throw await this.refreshFailed(error);
+      if (!(error instanceof UnverifiedRefresh)) throw await this.refreshFailed(error);
+      await this.keepRotatedRefreshToken(error.refreshToken);
+      throw await this.refreshFailed(error.failure);
     }
+  }
+
+  /**
+   * The provider rotated the refresh token, but the refresh could not be completed (its ID token could
+   * not be checked yet): the old refresh token is spent, so the new one replaces it, in the keychain
+   * first, and the next attempt uses it. The access token in use stays.
+   */
+  private async keepRotatedRefreshToken(refreshToken: Secret): Promise<void> {
+    if (!this.tokens) return;
+    const kept: StoredTokens = { ...this.tokens, refreshToken };
+    await this.persistRefreshed(kept, true);
+    this.tokens = kept;
+    this.deps.log.warn({ profile: this.name }, 'refresh not completed (its ID token could not be checked yet); the rotated refresh token was kept for the next attempt');
   }
 
   /**

@@ -14,6 +14,7 @@ import {
   type HttpClient,
   type ProviderMetadata,
 } from '../oauth/index.js';
+import type { Secret } from '../secret.js';
 import type { StoredTokens } from '../store/keychain.js';
 import type { PendingLogin } from './login-flow.js';
 import { conservativeExpiry } from './schedule.js';
@@ -37,6 +38,8 @@ export async function refreshGrant(deps: TokenRequestDeps, metadata: ProviderMet
   const set = await refreshAccessToken({ http, metadata, clientId: profile.clientId, refreshToken: tokens.refreshToken, grantedScopes: tokens.scopes, now });
   const receivedAt = now();
   let { subject, email } = tokens;
+  // Providers that do not rotate often send the same refresh token back (oidc-provider does): not a rotation.
+  const rotated = set.refreshToken !== undefined && !set.refreshToken.equals(tokens.refreshToken.reveal());
   if (set.idToken) {
     // OIDC Core §12.2: a refreshed ID token must name the same subject.
     const claims = await validateIdToken(set.idToken, {
@@ -44,12 +47,15 @@ export async function refreshGrant(deps: TokenRequestDeps, metadata: ProviderMet
       clientId: profile.clientId,
       now,
       ...(subject === undefined ? {} : { expectedSubject: subject }),
+    }).catch((error: unknown) => {
+      // The key set cannot be fetched just now: the new tokens are not used — but a rotated refresh
+      // token is the only one that works from now on, so it is handed back to be kept.
+      if (rotated && classifyRefreshFailure(error).transient) throw new UnverifiedRefresh(error, set.refreshToken!);
+      throw error;
     });
     subject = claims.sub;
     email = claims.email ?? email;
   }
-  // Providers that do not rotate often send the same refresh token back (oidc-provider does): not a rotation.
-  const rotated = set.refreshToken !== undefined && !set.refreshToken.equals(tokens.refreshToken.reveal());
   const idToken = set.idToken ?? tokens.idToken;
   return {
     rotated,
@@ -113,6 +119,20 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
   };
 }
 
+/**
+ * The provider answered a refresh with a rotated refresh token, but its ID token could not be checked
+ * (a transient failure: the key set is unreachable). The new access token is not used; `refreshToken`
+ * must be kept, as the old one is already spent. `failure` is what went wrong, classified as usual.
+ */
+export class UnverifiedRefresh extends Error {
+  constructor(
+    readonly failure: unknown,
+    readonly refreshToken: Secret,
+  ) {
+    super('the refreshed ID token could not be verified yet');
+  }
+}
+
 /** What a failed refresh means for the session. */
 export type RefreshFailure =
   | { readonly transient: true; readonly code: 'IDP_UNAVAILABLE' | 'IDP_ERROR' | 'INTERNAL'; readonly retryAfterMs?: number }
@@ -127,6 +147,7 @@ export type RefreshFailure =
  * mistake.
  */
 export function classifyRefreshFailure(error: unknown): RefreshFailure {
+  if (error instanceof UnverifiedRefresh) return classifyRefreshFailure(error.failure);
   if (error instanceof ProviderEndpointError) {
     if (error.kind === 'transient') {
       return { transient: true, code: 'IDP_UNAVAILABLE', ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }) };

@@ -1,6 +1,7 @@
 /**
  * An HTTP reverse proxy on 127.0.0.1 that can break chosen requests on purpose: answer with an error status,
- * drop the connection, stall, or send a malformed body. Everything else is forwarded unchanged, `Host` header
+ * drop the connection, stall, or send a malformed body; forward late, or forward and then lose the answer; or
+ * stop listening altogether (connections refused). Everything else is forwarded unchanged, `Host` header
  * included, so a server behind it builds its URLs from the public address.
  *
  * Request and response bodies are buffered whole (the IdP's messages are small); that lets observers read the
@@ -13,7 +14,14 @@ export type Fault =
   | { kind: 'status'; status: number; body?: string; headers?: Record<string, string> }
   | { kind: 'drop' }
   | { kind: 'stall'; ms: number }
-  | { kind: 'body'; status: number; body: string; contentType?: string };
+  | { kind: 'body'; status: number; body: string; contentType?: string }
+  /**
+   * The request does reach the target (which acts on it: a code is spent, a refresh token rotated), after
+   * `delayMs` (a slow provider); with `loseAnswer` its answer is then thrown away and the connection dropped
+   * (a network failure on the way back). `onAnswer` is called the moment the target's answer is in, before it
+   * is passed on or lost, so a test can act at exactly that point.
+   */
+  | { kind: 'forward'; delayMs?: number; loseAnswer?: boolean; onAnswer?: (status: number) => void };
 
 export interface FaultProxyRequest {
   method: string;
@@ -36,6 +44,11 @@ export interface FaultProxy {
    */
   setFault(match: string | RegExp, fault: Fault | null): void;
   clearFaults(): void;
+  /**
+   * false: stop listening and close every open connection, so new connections are refused (ECONNREFUSED: the
+   * provider is down). true: listen again on the same port. Requests are not recorded while unreachable.
+   */
+  setReachable(reachable: boolean): Promise<void>;
   readonly requests: ReadonlyArray<FaultProxyRequest>;
   close(): Promise<void>;
 }
@@ -161,6 +174,16 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
         answer(request, entry, res, { status: fault.status, headers, body });
         return;
       }
+      case 'forward': {
+        const go = () => forward(request, entry, req, res, fault);
+        if (!fault.delayMs) return go();
+        const timer = setTimeout(() => {
+          stalls.delete(timer);
+          go();
+        }, fault.delayMs);
+        stalls.add(timer);
+        return;
+      }
     }
   };
 
@@ -169,6 +192,7 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
     entry: FaultProxyRequest,
     req: http.IncomingMessage,
     res: http.ServerResponse,
+    fault?: Extract<Fault, { kind: 'forward' }>,
   ): void => {
     const headers = withoutHopByHop(req.headers); // keeps Host: the target sees the public address
     if (request.body.length > 0 || req.headers['content-length'] !== undefined) {
@@ -182,6 +206,11 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
             const responseHeaders = withoutHopByHop(incoming.headers);
             if (req.method !== 'HEAD' && incoming.statusCode !== 204 && incoming.statusCode !== 304) {
               responseHeaders['content-length'] = String(body.length);
+            }
+            fault?.onAnswer?.(incoming.statusCode ?? 502);
+            if (fault?.loseAnswer) {
+              req.socket.destroy();
+              return;
             }
             answer(request, entry, res, { status: incoming.statusCode ?? 502, headers: responseHeaders, body });
           },
@@ -218,10 +247,15 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
     );
   });
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
-  });
+  const listen = (at: number) =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(at, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  await listen(options.port ?? 0);
   const { port } = server.address() as AddressInfo;
 
   return {
@@ -234,10 +268,21 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
     clearFaults() {
       rules.clear();
     },
+    async setReachable(reachable) {
+      if (reachable === server.listening) return;
+      if (reachable) return listen(port);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await closed;
+    },
     requests,
     async close() {
       for (const timer of stalls) clearTimeout(timer);
       stalls.clear();
+      if (!server.listening) {
+        agent.destroy();
+        return;
+      }
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
       agent.destroy();

@@ -19,6 +19,8 @@ import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 // @ts-expect-error -- oidc-provider ships no type declarations; the few members used are typed below.
 import OidcProviderClass, { interactionPolicy as untypedInteractionPolicy } from 'oidc-provider';
+// @ts-expect-error -- internal module (no declarations): rebuilds a provider's key set in place (rotateSigningKey).
+import untypedInitializeKeystore from 'oidc-provider/lib/helpers/initialize_keystore.js';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest, type ProxiedResponse } from './fault-proxy.js';
 
 export interface TestIdpOptions {
@@ -85,6 +87,13 @@ export interface TestIdp {
   /** Rotation for refreshes from now on. */
   setRotation(on: boolean): void;
   /**
+   * Signing-key rotation: a new RS256 key (new `kid`) signs every token from now on. With `keepOld` (a
+   * provider's usual rollover) the JWKS publishes both keys, else only the new one. Returns the new `kid`.
+   */
+  rotateSigningKey(options?: { keepOld?: boolean }): Promise<string>;
+  /** The `kid`s the JWKS publishes now, the signing one first. */
+  readonly signingKids: readonly string[];
+  /**
    * Every token (access, refresh, ID), authorization code and PKCE code_verifier seen at the token and
    * revocation endpoints, plus codes in redirect `Location`s: scan logs and files for these.
    */
@@ -110,6 +119,7 @@ interface OidcProvider {
   RefreshToken: { find(value: string): Promise<{ destroy(): Promise<void> } | undefined> };
 }
 const Provider = OidcProviderClass as new (issuer: string, configuration: object) => OidcProvider;
+const initializeKeystore = untypedInitializeKeystore as (this: OidcProvider, jwks: { keys: object[] }) => void;
 interface Prompts extends Array<unknown> {
   get(name: string): { checks: { remove(reason: string): void } } | undefined;
 }
@@ -145,14 +155,18 @@ const INTROSPECTOR_ID = 'tokenbroker-test-introspector';
 const DAY = 24 * 60 * 60;
 
 // One RS256 key per process (Wristband signs with RS256); generating RSA keys is slow-ish.
-let signingKey: Promise<object> | undefined;
-function rs256Key(): Promise<object> {
-  signingKey ??= promisify(generateKeyPair)('rsa', { modulusLength: 2048 }).then(({ privateKey }) => ({
+let signingKey: Promise<SigningJwk> | undefined;
+type SigningJwk = { kid: string } & Record<string, unknown>;
+function newRs256Key(): Promise<SigningJwk> {
+  return promisify(generateKeyPair)('rsa', { modulusLength: 2048 }).then(({ privateKey }) => ({
     ...privateKey.export({ format: 'jwk' }),
     kid: randomUUID(),
     alg: 'RS256',
     use: 'sig',
   }));
+}
+function rs256Key(): Promise<SigningJwk> {
+  signingKey ??= newRs256Key();
   return signingKey;
 }
 
@@ -235,7 +249,8 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     if (entry) entry.status = response.status;
     if (request.path === routes.token && request.method === 'POST') {
       if (response.status >= 400) counts.tokenEndpointErrors += 1;
-      if (request.fault === undefined && response.status === 200) {
+      // A 'forward' fault passes the provider's real answer on.
+      if ((request.fault === undefined || request.fault.kind === 'forward') && response.status === 200) {
         const json = parseJsonObject(response.body.toString('utf8'));
         for (const name of ['access_token', 'refresh_token', 'id_token']) keep(json[name]);
       }
@@ -258,6 +273,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   const issuer = edge.url;
   const port = Number(new URL(issuer).port);
 
+  let signingKeys: SigningJwk[] = [await rs256Key()];
   const provider = new Provider(issuer, {
     clients: [
       {
@@ -282,7 +298,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         redirect_uris: [],
       },
     ],
-    jwks: { keys: [await rs256Key()] },
+    jwks: { keys: signingKeys },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     // devInteractions accept any login name; it becomes the subject.
     findAccount: (_ctx: unknown, sub: string) => ({
@@ -410,6 +426,16 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     },
     setRotation(on) {
       live.rotate = on;
+    },
+    async rotateSigningKey(rotation = {}) {
+      const key = await newRs256Key();
+      signingKeys = rotation.keepOld ? [key, ...signingKeys] : [key];
+      // oidc-provider signs with the first matching key of its key set and serves the set at jwks_uri.
+      initializeKeystore.call(provider, { keys: signingKeys });
+      return key.kid;
+    },
+    get signingKids() {
+      return signingKeys.map((key) => key.kid);
     },
     issuedSecrets,
     async close() {
