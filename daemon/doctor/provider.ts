@@ -14,8 +14,11 @@ import { result, type CheckResult, type DoctorContext } from './types.js';
 
 /** Above this, a warning. @see the refresh defaults: minValidSeconds 30 */
 export const SKEW_WARN_SECONDS = 30;
-/** Above this, a failure: expiry checks are off by more than a typical refresh lead. */
-export const SKEW_FAIL_SECONDS = 120;
+/**
+ * Above this, a failure: ID tokens are checked with 60 s of clock tolerance (daemon/oauth/id-token.ts),
+ * so a clock this far off makes sign-ins fail, and expiry checks are off by more than a refresh lead.
+ */
+export const SKEW_FAIL_SECONDS = 60;
 
 const CLOCK_FIX =
   "synchronise this machine's clock: enable NTP (systemd: timedatectl set-ntp true; macOS: System Settings > General > " +
@@ -75,7 +78,7 @@ export async function checkProvider(profile: ProfileConfig, context: DoctorConte
   const skewText = describeSkew(skew);
   const magnitude = Math.abs(skew);
   if (magnitude > SKEW_FAIL_SECONDS) {
-    return result(id, title, 'fail', `${reached}, but ${skewText} (more than ${SKEW_FAIL_SECONDS} s): token expiry checks will be wrong`, CLOCK_FIX);
+    return result(id, title, 'fail', `${reached}, but ${skewText} (more than ${SKEW_FAIL_SECONDS} s): sign-ins will fail and token expiry checks will be wrong`, CLOCK_FIX);
   }
   if (magnitude > SKEW_WARN_SECONDS) {
     return result(id, title, 'warn', `${reached}, but ${skewText} (more than ${SKEW_WARN_SECONDS} s): tokens may be refreshed late or early`, CLOCK_FIX);
