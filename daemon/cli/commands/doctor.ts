@@ -25,8 +25,8 @@ Checks:
                       tokenbroker is the OS handler of that scheme. Skipped for loopback redirects.
   provider:<profile>  The provider answers: discovery and JWKS (OIDC), or the JWKS (Wristband), each
                       within 5 s; and the clock skew between this machine and the provider, from the
-                      HTTP Date header: more than 30 s is a warning, more than 120 s a failure (token
-                      expiry checks would be wrong).
+                      HTTP Date header: more than 30 s is a warning, more than 60 s a failure (ID
+                      tokens are checked with 60 s of tolerance, so sign-ins would fail).
 
 Checks run concurrently; one that hangs fails after 15 s without holding up the rest.
 
