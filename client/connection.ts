@@ -2,28 +2,39 @@
  * One socket to the daemon: framing, the `hello` handshake, request/response correlation, events.
  * BrokerClient (index.ts) owns reconnection; a Connection lives until its socket closes.
  */
-import fs from 'node:fs';
-import net from 'node:net';
-import {
-  BrokerError,
-  ENVELOPE_EVENT,
-  ENVELOPE_REQUEST,
-  ENVELOPE_RESPONSE,
-  EVENT_NAMES,
-  FrameDecoder,
-  FramingError,
-  PROTOCOL_VERSION,
-  encodeFrame,
-  isErrorCode,
-  isPlainObject,
-  type BrokerEvent,
-  type HelloResult,
-  type WireError,
-} from '../proto/index.js';
+import type { Stats } from 'node:fs';
+import type { Socket } from 'node:net';
+import path from 'node:path';
+// Each proto module by name rather than the proto/index.js barrel: `tokenbroker token` starts a
+// process per call, and every module loaded (the barrel, validate.js) is start-up time.
+import { BrokerError, isErrorCode, type WireError } from '../proto/errors.js';
+import { FrameDecoder, FramingError, encodeFrame } from '../proto/framing.js';
+import { EVENT_NAMES, type BrokerEvent, type HelloResult } from '../proto/messages.js';
+import { ENVELOPE_EVENT, ENVELOPE_REQUEST, ENVELOPE_RESPONSE, PROTOCOL_VERSION } from '../proto/version.js';
+
+// fs and net through process.getBuiltinModule, not `import`: an ESM import of a builtin builds a facade
+// of all its exports, which pulls in their lazy parts (fs: fs/promises, readline, watchers, …; net:
+// BlockList, SocketAddress). `tokenbroker token` is a process per call, and that is start-up time.
+const fs = process.getBuiltinModule('node:fs');
+const net = process.getBuiltinModule('node:net');
+
+/** A monotonic clock in ms (the global `performance` would load perf_hooks at start-up). */
+function monotonicMs(): number {
+  const [seconds, nanoseconds] = process.hrtime();
+  return seconds * 1000 + nanoseconds / 1e6;
+}
 
 interface Pending {
+  readonly method: string;
+  readonly timeoutMs: number;
+  /** monotonicMs() after which the call fails with TIMEOUT. */
+  readonly deadline: number;
   resolve(value: unknown): void;
   reject(error: BrokerError): void;
+  readonly signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
+  /** Told once when the call settles, whatever the outcome. */
+  readonly onSettled: (() => void) | undefined;
 }
 
 const eventNames: ReadonlySet<string> = new Set(EVENT_NAMES);
@@ -38,10 +49,17 @@ export class Connection {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private closedError: BrokerError | undefined;
+  /**
+   * One timer per connection for every call's timeout, armed for the earliest deadline. Calls made with
+   * the same timeout have ever later deadlines, so a call costs no timer of its own. Unref'd: a pending
+   * call keeps the process alive through its socket, and an idle connection must not.
+   */
+  private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   hello: HelloResult | undefined;
 
   private constructor(
-    private readonly socket: net.Socket,
+    private readonly socket: Socket,
     readonly socketPath: string,
     private readonly handlers: ConnectionHandlers,
   ) {
@@ -60,9 +78,10 @@ export class Connection {
     timeoutMs: number,
     handlers: ConnectionHandlers,
   ): Promise<Connection> {
-    verifySocketOwner(socketPath);
-    const socket = await new Promise<net.Socket>((resolve, reject) => {
-      const s = net.createConnection({ path: socketPath });
+    // Connect to the path that was checked, not to one a symlink could re-point in between.
+    const checkedPath = verifySocketOwner(socketPath);
+    const socket = await new Promise<Socket>((resolve, reject) => {
+      const s = net.createConnection({ path: checkedPath });
       const timer = setTimeout(() => {
         s.destroy();
         reject(new BrokerError('TIMEOUT', `connecting to ${socketPath} took longer than ${timeoutMs} ms`));
@@ -95,41 +114,62 @@ export class Connection {
     return this.pending.size;
   }
 
-  request(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal): Promise<unknown> {
-    if (this.closedError) return Promise.reject(this.closedError);
-    if (signal?.aborted) return Promise.reject(abortError(signal));
+  /**
+   * Sends one request; resolves with its result or rejects with a BrokerError. `onSettled` is called
+   * exactly once when the call is over, whatever the outcome (the client frees its slot with it).
+   */
+  request(method: string, params: unknown, timeoutMs: number, signal?: AbortSignal, onSettled?: () => void): Promise<unknown> {
+    if (this.closedError) return settledEarly(this.closedError, onSettled);
+    if (signal?.aborted) return settledEarly(abortError(signal), onSettled);
+    let frame: string;
+    try {
+      frame = encodeFrame(ENVELOPE_REQUEST, { id: this.nextId, method, params });
+    } catch (error) {
+      return settledEarly(new BrokerError('BAD_REQUEST', (error as Error).message), onSettled);
+    }
     const id = this.nextId++;
+    const deadline = monotonicMs() + timeoutMs;
     return new Promise((resolve, reject) => {
-      const finish = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        this.pending.delete(id);
-      };
-      const onAbort = () => {
-        finish();
-        reject(abortError(signal));
-      };
-      const timer = setTimeout(() => {
-        finish();
-        reject(new BrokerError('TIMEOUT', `${method} got no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      this.pending.set(id, {
-        resolve: (value) => {
-          finish();
-          resolve(value);
-        },
-        reject: (error) => {
-          finish();
-          reject(error);
-        },
-      });
-      try {
-        this.socket.write(encodeFrame(ENVELOPE_REQUEST, { id, method, params }));
-      } catch (error) {
-        this.pending.get(id)?.reject(new BrokerError('BAD_REQUEST', (error as Error).message));
+      const pending: Pending = { method, timeoutMs, deadline, resolve, reject, signal, onAbort: undefined, onSettled };
+      if (signal) {
+        pending.onAbort = () => this.settle(id, pending)?.reject(abortError(signal));
+        signal.addEventListener('abort', pending.onAbort, { once: true });
       }
+      this.pending.set(id, pending);
+      if (deadline < this.timerAt) this.armTimer(deadline);
+      this.socket.write(frame);
     });
+  }
+
+  /** Removes a pending call (once); returns it, or undefined when it had settled already. */
+  private settle(id: number, pending: Pending): Pending | undefined {
+    if (this.pending.get(id) !== pending) return undefined;
+    this.pending.delete(id);
+    if (pending.onAbort) pending.signal!.removeEventListener('abort', pending.onAbort);
+    pending.onSettled?.();
+    return pending;
+  }
+
+  private armTimer(at: number): void {
+    clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => this.expire(), Math.max(0, Math.ceil(at - monotonicMs())));
+    this.timer.unref();
+  }
+
+  /** Fails every call past its deadline, and re-arms for the earliest remaining one. */
+  private expire(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const now = monotonicMs();
+    let next = Infinity;
+    for (const [id, pending] of this.pending) {
+      if (pending.deadline <= now) {
+        this.settle(id, pending);
+        pending.reject(new BrokerError('TIMEOUT', `${pending.method} got no answer within ${pending.timeoutMs} ms`));
+      } else if (pending.deadline < next) next = pending.deadline;
+    }
+    if (next !== Infinity) this.armTimer(next);
   }
 
   close(): void {
@@ -159,8 +199,10 @@ export class Connection {
       }
       return;
     }
-    const pending = this.pending.get(data['id']);
+    const id = data['id'];
+    const pending = this.pending.get(id);
     if (!pending) return; // timed out or aborted already
+    this.settle(id, pending);
     if (Object.hasOwn(data, 'error')) pending.reject(toBrokerError(data['error']));
     else pending.resolve(data['result']);
   }
@@ -177,9 +219,24 @@ export class Connection {
 
   private closed(): void {
     this.closedError ??= new BrokerError('CONNECTION_LOST', 'the connection to the tokenbroker daemon closed');
-    for (const pending of [...this.pending.values()]) pending.reject(this.closedError);
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    for (const [id, pending] of [...this.pending]) {
+      this.settle(id, pending);
+      pending.reject(this.closedError);
+    }
     this.handlers.onClose(this);
   }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function settledEarly(error: BrokerError, onSettled: (() => void) | undefined): Promise<never> {
+  onSettled?.();
+  return Promise.reject(error);
 }
 
 function toBrokerError(value: unknown): BrokerError {
@@ -213,12 +270,21 @@ function connectError(socketPath: string, error: NodeJS.ErrnoException): BrokerE
 /**
  * The socket must belong to us: a socket in a shared directory could be another user's impostor
  * collecting tokens. (Named pipes on Windows are protected by their ACL instead.)
+ *
+ * Symlinks are resolved first and the *resolved* path is returned for connecting: checking through a
+ * symlink and then connecting through it would let whoever controls the link re-point it in between
+ * (a check-then-connect race). The socket's own directory must be ours and writable by nobody else
+ * (the daemon only ever listens in such a directory), so nobody else can swap the socket either.
  */
-function verifySocketOwner(socketPath: string): void {
-  if (process.platform === 'win32' || typeof process.getuid !== 'function') return;
-  let stat: fs.Stats;
+function verifySocketOwner(socketPath: string): string {
+  if (process.platform === 'win32' || typeof process.getuid !== 'function') return socketPath;
+  let realPath: string;
+  let stat: Stats;
+  let dirStat: Stats;
   try {
-    stat = fs.statSync(socketPath);
+    realPath = fs.realpathSync(socketPath);
+    stat = fs.statSync(realPath);
+    dirStat = fs.lstatSync(path.dirname(realPath));
   } catch (error) {
     throw connectError(socketPath, error as NodeJS.ErrnoException);
   }
@@ -229,4 +295,12 @@ function verifySocketOwner(socketPath: string): void {
       `${socketPath} is owned by uid ${stat.uid}, not by you (uid ${uid}); refusing to connect`,
     );
   }
+  if (dirStat.uid !== uid || (dirStat.mode & 0o022) !== 0) {
+    const mode = (dirStat.mode & 0o777).toString(8).padStart(3, '0');
+    throw new BrokerError(
+      'SOCKET_UNTRUSTED',
+      `the directory of ${realPath} (owner uid ${dirStat.uid}, mode ${mode}) could let another user replace the socket; refusing to connect`,
+    );
+  }
+  return realPath;
 }

@@ -8,25 +8,27 @@
  * await broker.close();
  * ```
  */
-import {
-  BrokerError,
-  MAX_IN_FLIGHT_PER_CONNECTION,
-  type BrokerEvent,
-  type CallbackResult,
-  type EventName,
-  type LoginCancelResult,
-  type LoginResult,
-  type LogoutResult,
-  type MethodName,
-  type ParamsOf,
-  type ResultOf,
-  type StatusResult,
-  type TokenResult,
-} from '../proto/index.js';
+// Each proto module by name, not the proto/index.js barrel (start-up time of `tokenbroker token`).
+import { BrokerError } from '../proto/errors.js';
+import type {
+  BrokerEvent,
+  CallbackResult,
+  EventName,
+  LoginCancelResult,
+  LoginResult,
+  LogoutResult,
+  MethodName,
+  ParamsOf,
+  ResultOf,
+  StatusResult,
+  TokenGetParams,
+  TokenResult,
+} from '../proto/messages.js';
+import { MAX_IN_FLIGHT_PER_CONNECTION } from '../proto/version.js';
 import { Connection } from './connection.js';
 import { resolveSocketPath } from './socket-path.js';
 
-export { BrokerError } from '../proto/index.js';
+export { BrokerError } from '../proto/errors.js';
 export type * from '../proto/messages.js';
 export type { ErrorCode, WireError } from '../proto/errors.js';
 export { resolveSocketPath } from './socket-path.js';
@@ -88,6 +90,11 @@ interface ResolvedOptions {
   readonly reconnect: boolean;
 }
 
+interface Waiter {
+  wake(): void;
+  woken: boolean;
+}
+
 const RECONNECT_MIN_MS = 100;
 const RECONNECT_MAX_MS = 5_000;
 
@@ -103,7 +110,15 @@ export class BrokerClient {
   private connection: Connection | undefined;
   private connecting: Promise<Connection> | undefined;
   private readonly handlers = new Map<EventHandler, ReadonlySet<EventName> | undefined>();
-  private readonly waiting: Array<() => void> = [];
+  /** Calls waiting for one of the connection's MAX_IN_FLIGHT_PER_CONNECTION slots, in order. */
+  private readonly waiting: Waiter[] = [];
+  /** Slots handed to woken waiters that have not sent yet (so a new call cannot take them first). */
+  private reserved = 0;
+  /** Frees a call's slot; handed to Connection.request, which calls it once per call. */
+  private readonly release = (): void => {
+    const next = this.waiting.shift();
+    if (next) this.wake(next);
+  };
   private reconnectTimer: NodeJS.Timeout | undefined;
   private reconnectDelay = RECONNECT_MIN_MS;
   private closed = false;
@@ -134,17 +149,14 @@ export class BrokerClient {
    */
   getToken(options: TokenOptions = {}): Promise<TokenResult> {
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
-    return this.request(
-      'token.get',
-      {
-        ...(options.profile === undefined ? {} : { profile: options.profile }),
-        ...(options.minValidSeconds === undefined ? {} : { minValidSeconds: options.minValidSeconds }),
-        ...(options.rejected === undefined ? {} : { rejected: options.rejected }),
-        // Let the daemon answer (IDP_UNAVAILABLE with retryAt) before our own timeout fires.
-        waitMs: Math.max(0, Math.min(120_000, timeoutMs - 500)),
-      },
-      { ...options, timeoutMs },
-    );
+    // Built field by field (no spreads): this is every app's hot path.
+    const params: { -readonly [K in keyof TokenGetParams]: TokenGetParams[K] } = {};
+    if (options.profile !== undefined) params.profile = options.profile;
+    if (options.minValidSeconds !== undefined) params.minValidSeconds = options.minValidSeconds;
+    if (options.rejected !== undefined) params.rejected = options.rejected;
+    // Let the daemon answer (IDP_UNAVAILABLE with retryAt) before our own timeout fires.
+    params.waitMs = Math.max(0, Math.min(120_000, timeoutMs - 500));
+    return this.request('token.get', params, options);
   }
 
   /**
@@ -237,18 +249,26 @@ export class BrokerClient {
   }
 
   /** Sends one request and resolves with its result; rejects with a BrokerError carrying the wire code. */
-  async request<M extends MethodName>(method: M, params: ParamsOf<M>, options: CallOptions = {}): Promise<ResultOf<M>> {
-    if (this.closed) throw new BrokerError('CONNECTION_LOST', 'this client was closed');
+  request<M extends MethodName>(method: M, params: ParamsOf<M>, options: CallOptions = {}): Promise<ResultOf<M>> {
+    if (this.closed) return Promise.reject(new BrokerError('CONNECTION_LOST', 'this client was closed'));
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
+    // Fast path, the common case: connected, and a slot free with nobody queued ahead.
+    const connection = this.connection;
+    if (connection !== undefined && !connection.isClosed && this.waiting.length === 0 && this.hasSlot(connection)) {
+      return connection.request(method, params, timeoutMs, options.signal, this.release) as Promise<ResultOf<M>>;
+    }
+    return this.requestQueued(method, params, options, timeoutMs);
+  }
+
+  /** Connects first if needed, and waits in line for a slot. */
+  private async requestQueued<M extends MethodName>(method: M, params: ParamsOf<M>, options: CallOptions, timeoutMs: number): Promise<ResultOf<M>> {
     const deadline = Date.now() + timeoutMs;
     const connection = await withSignal(this.connectionFor(), options.signal);
-    await this.slot(connection, options.signal);
-    try {
-      const remaining = Math.max(1, deadline - Date.now());
-      return (await connection.request(method, params, remaining, options.signal)) as ResultOf<M>;
-    } finally {
-      this.waiting.shift()?.();
-    }
+    const waited = this.waiting.length > 0 || !this.hasSlot(connection);
+    if (waited) await this.slot(options.signal);
+    const remaining = Math.max(1, deadline - Date.now());
+    if (waited) this.reserved--; // the reserved slot becomes this call's, in the same tick as it is sent
+    return (await connection.request(method, params, remaining, options.signal, this.release)) as ResultOf<M>;
   }
 
   /** Closes the connection; pending calls fail with CONNECTION_LOST. */
@@ -260,10 +280,36 @@ export class BrokerClient {
     this.connection = undefined;
   }
 
-  /** Keeps at most MAX_IN_FLIGHT_PER_CONNECTION requests on the wire; the rest wait here in order. */
-  private async slot(connection: Connection, signal: AbortSignal | undefined): Promise<void> {
-    if (connection.inFlight < MAX_IN_FLIGHT_PER_CONNECTION && this.waiting.length === 0) return;
-    await withSignal(new Promise<void>((resolve) => this.waiting.push(resolve)), signal);
+  private hasSlot(connection: Connection): boolean {
+    return connection.inFlight + this.reserved < MAX_IN_FLIGHT_PER_CONNECTION;
+  }
+
+  /**
+   * Keeps at most MAX_IN_FLIGHT_PER_CONNECTION requests on the wire; the rest wait here in order. On
+   * return the caller holds a reserved slot, which it takes over when it sends.
+   */
+  private async slot(signal: AbortSignal | undefined): Promise<void> {
+    const waiter: Waiter = { wake: () => {}, woken: false };
+    const woken = new Promise<void>((resolve) => (waiter.wake = resolve));
+    this.waiting.push(waiter);
+    try {
+      await withSignal(woken, signal);
+    } catch (error) {
+      const index = this.waiting.indexOf(waiter);
+      if (index !== -1) this.waiting.splice(index, 1);
+      else if (waiter.woken) {
+        // Aborted just after being handed a slot: pass it on.
+        this.reserved--;
+        this.release();
+      }
+      throw error;
+    }
+  }
+
+  private wake(waiter: Waiter): void {
+    waiter.woken = true;
+    this.reserved++;
+    waiter.wake();
   }
 
   private connectionFor(): Promise<Connection> {
@@ -301,7 +347,7 @@ export class BrokerClient {
   private onClose(connection: Connection): void {
     if (this.connection === connection) this.connection = undefined;
     // Let queued callers find out (they will reconnect or fail with DAEMON_NOT_RUNNING).
-    for (const wake of this.waiting.splice(0)) wake();
+    for (const waiter of this.waiting.splice(0)) this.wake(waiter);
     if (!this.closed && this.options.reconnect && this.handlers.size > 0) this.scheduleReconnect();
   }
 

@@ -47,6 +47,8 @@ interface ClientConnection {
   readonly id: number;
   readonly socket: Socket;
   readonly abort: AbortController;
+  /** What handlers get; one object per connection (renewed by hello), not one per request. */
+  context: RequestContext;
   clientName: string | undefined;
   helloDone: boolean;
   inFlight: number;
@@ -173,10 +175,13 @@ export class IpcServer {
   }
 
   private onConnect(socket: Socket): void {
+    const id = this.nextConnectionId++;
+    const abort = new AbortController();
     const connection: ClientConnection = {
-      id: this.nextConnectionId++,
+      id,
       socket,
-      abort: new AbortController(),
+      abort,
+      context: { connectionId: id, clientName: undefined, signal: abort.signal },
       clientName: undefined,
       helloDone: false,
       inFlight: 0,
@@ -205,7 +210,7 @@ export class IpcServer {
       this.options.log.debug({ connection: connection.id }, 'rejected a malformed frame');
       this.sendError(connection, null, new BrokerError('BAD_REQUEST', `${data[REJECTED_FRAME]}; closing the connection`));
       connection.closing = true;
-      socket.end();
+      closeAfterAnswer(socket);
       return;
     }
 
@@ -253,22 +258,26 @@ export class IpcServer {
     }
     connection.inFlight++;
     this.inFlightTotal++;
+    // One then() with both callbacks (no finally(): one promise and one microtask less per request).
     outcome.then(
-      (result: unknown) => this.send(connection, ENVELOPE_RESPONSE, { id: request.id, result: result ?? {} }),
-      (error: unknown) => this.sendError(connection, request.id, error),
-    ).finally(() => {
-      connection.inFlight--;
-      this.inFlightTotal--;
-      if (this.inFlightTotal === 0) this.drained?.();
-    });
+      (result: unknown) => {
+        this.send(connection, ENVELOPE_RESPONSE, { id: request.id, result: result ?? {} });
+        this.settled(connection);
+      },
+      (error: unknown) => {
+        this.sendError(connection, request.id, error);
+        this.settled(connection);
+      },
+    );
+  }
+
+  private settled(connection: ClientConnection): void {
+    connection.inFlight--;
+    this.inFlightTotal--;
+    if (this.inFlightTotal === 0) this.drained?.();
   }
 
   private invoke(connection: ClientConnection, request: Request): unknown {
-    const context: RequestContext = {
-      connectionId: connection.id,
-      clientName: connection.clientName,
-      signal: connection.abort.signal,
-    };
     switch (request.method) {
       case 'hello':
         return this.hello(connection, request.params);
@@ -283,7 +292,7 @@ export class IpcServer {
         return {};
       default: {
         const handler = this.options.handlers[request.method] as Handler<typeof request.method>;
-        return handler(request.params as never, context);
+        return handler(request.params as never, connection.context);
       }
     }
   }
@@ -299,6 +308,7 @@ export class IpcServer {
     }
     connection.helloDone = true;
     connection.clientName = params.client;
+    connection.context = { connectionId: connection.id, clientName: params.client, signal: connection.abort.signal };
     this.options.log.debug({ connection: connection.id, client: params.client }, 'hello');
     return { protocolVersion: PROTOCOL_VERSION, daemonVersion: this.options.daemonVersion, methods: METHOD_NAMES };
   }
@@ -314,13 +324,39 @@ export class IpcServer {
   }
 
   private send(connection: ClientConnection, type: string, data: unknown): void {
-    if (connection.socket.destroyed) return;
+    // After end() (a framing error), a late answer must not be written: a write after end destroys the
+    // socket at once, which can drop the error answer still queued ahead of it.
+    if (connection.socket.destroyed || connection.socket.writableEnded) return;
     try {
       this.ipc.server.emit(connection.socket, type, data);
     } catch (error) {
       this.options.log.warn({ err: { message: (error as Error).message }, connection: connection.id }, 'could not send');
+      // Every request gets exactly one answer: a result that cannot be sent (larger than the frame
+      // limit, e.g. `status` with a thousand profiles) becomes an error answer, not a silent timeout.
+      const answer = data as { id?: RequestId | null; result?: unknown };
+      if (type === ENVELOPE_RESPONSE && answer.result !== undefined && answer.id !== undefined) {
+        const failure = new BrokerError('INTERNAL', `the answer to this request could not be sent: ${(error as Error).message} (at most ${MAX_MESSAGE_BYTES} bytes)`);
+        this.send(connection, ENVELOPE_RESPONSE, { id: answer.id, error: failure.toWire() });
+      }
     }
   }
+}
+
+/** How long a connection closed for a framing error may stay half-open before it is destroyed. */
+const HALF_CLOSE_GRACE_MS = 1_000;
+
+/**
+ * Ends our side after the error answer (so the client reads it, then EOF), and destroys the socket if
+ * the client has not closed its side within the grace period: end() alone closes only our half, and a
+ * client that ignores the error could go on writing, and being parsed, forever. Destroying at once
+ * instead would lose the answer whenever the client is still writing (its next write fails with EPIPE
+ * and its unread data is dropped).
+ */
+function closeAfterAnswer(socket: Socket): void {
+  socket.end();
+  const timer = setTimeout(() => socket.destroy(), HALF_CLOSE_GRACE_MS);
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
 }
 
 function dirnameWithSlash(socketPath: string): string {

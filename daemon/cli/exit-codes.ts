@@ -1,4 +1,4 @@
-import type { ErrorCode } from '../../proto/index.js';
+import type { ErrorCode } from '../../proto/errors.js';
 
 /** Process exit codes of the `tokenbroker` command (documented in the README). */
 export const EXIT = {

@@ -3,7 +3,7 @@
  * The `tokenbroker` command. Each subcommand is its own module, loaded on demand, so that short
  * commands such as `tokenbroker token` start without loading the daemon's dependencies.
  */
-import { BrokerError } from '../../proto/index.js';
+import { BrokerError } from '../../proto/errors.js'; // not the barrel: start-up time
 import type { CommandContext } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
 import { UsageError } from './usage.js';

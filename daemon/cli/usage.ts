@@ -1,4 +1,4 @@
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
 import { EXIT } from './exit-codes.js';
 
 /** A wrong command line: printed with a pointer to --help, exit code 2. */
@@ -8,6 +8,10 @@ export class UsageError extends Error {
 }
 
 type Options = NonNullable<ParseArgsConfig['options']>;
+
+// Not `import { parseArgs } from 'node:util'`: an ESM import of node:util builds a facade of all its
+// exports and loads their lazy parts (worker_threads, streams, diff, …), start-up time of every command.
+const { parseArgs } = process.getBuiltinModule('node:util');
 
 /** Options every command understands. */
 export const COMMON_OPTIONS = {
