@@ -212,7 +212,13 @@ export class KeychainStore implements TokenStore {
   async load(profile: string): Promise<StoredTokens | undefined> {
     checkProfile(profile);
     const raw = await this.#call(`read the keychain entry of profile "${profile}"`, (k) => k.getPassword(this.service, profile));
-    if (raw === null) return undefined;
+    if (raw === null) {
+      // libsecret answers null, not an error, for an item in a locked collection: tell "no entry" from
+      // "cannot read" with a probe (a write to a locked collection fails), so the caller retries later
+      // instead of treating the profile as signed out.
+      await this.probe();
+      return undefined;
+    }
     const decoded = decodeEntry(raw);
     if (decoded.ok) return decoded.tokens;
     this.#onCorrupt({ service: this.service, profile, reason: decoded.reason, ...(decoded.field === undefined ? {} : { field: decoded.field }) });
