@@ -16,7 +16,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../client/index.js';
-import { CLI, ROOT, runCli, startDaemon, tempDir, waitFor, type DaemonProcess } from './support/daemon.js';
+import { CLI, ROOT, runCli, runCommand, startDaemon, tempDir, waitFor, type DaemonProcess } from './support/daemon.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
 const hasTools = ['useradd', 'userdel', 'setpriv'].every((tool) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0);
@@ -48,24 +48,11 @@ function runAsOther(source: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 15_
 }
 
 function runCommandAsOther(argv: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('setpriv', [`--reuid=${other.uid}`, `--regid=${other.gid}`, '--clear-groups', '--', ...argv], {
-      cwd: shared,
-      env: { PATH: process.env['PATH'], HOME: shared, ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`as ${other.name}: timed out\n${stdout}\n${stderr}`));
-    }, timeoutMs);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
+  return runCommand(['setpriv', `--reuid=${other.uid}`, `--regid=${other.gid}`, '--clear-groups', '--', ...argv], {
+    cwd: shared,
+    env: { PATH: process.env['PATH'], HOME: shared, ...env },
+    timeoutMs,
+    label: `as ${other.name}: ${argv.join(' ')}`,
   });
 }
 
