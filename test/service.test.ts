@@ -36,7 +36,6 @@ describe('systemd user unit', () => {
     expect(unit).toContain(`ExecStart=${NODE} ${CLI} daemon`);
     expect(unit).toMatch(/^Restart=on-failure$/m);
     expect(unit).toMatch(/^NoNewPrivileges=yes$/m);
-    expect(unit).toMatch(/^ProtectSystem=strict$/m);
     expect(unit).not.toMatch(/@(NODE|CLI)@/);
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'tokenbroker.service'), unit);
