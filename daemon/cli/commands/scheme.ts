@@ -72,10 +72,20 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
 async function schemeFromConfig(profileName: string | undefined, configFile: string | undefined): Promise<string> {
   const { defaultConfigPath, loadConfig } = await import('../../config.js');
   const { schemeOf } = await import('../../scheme/index.js');
-  const config = loadConfig(configFile ?? defaultConfigPath());
+  // As for the daemon: a file named by --config or TOKENBROKER_CONFIG must exist; a missing default file
+  // is an empty config (README, "Configuration").
+  const explicit = configFile ?? (process.env['TOKENBROKER_CONFIG'] || undefined);
+  const file = explicit ?? defaultConfigPath();
+  const config = loadConfig(file, { allowMissing: explicit === undefined });
   const name = profileName ?? config.defaultProfile;
   const profile = name === undefined ? undefined : config.profiles.get(name);
-  if (!profile) throw new BrokerError('PROFILE_NOT_FOUND', name === undefined ? 'name a profile with --profile or a scheme with --scheme' : `no profile named "${name}"`);
+  if (!profile) {
+    const none = config.path === null ? ` (there is no config file at ${file})` : '';
+    throw new BrokerError(
+      'PROFILE_NOT_FOUND',
+      name === undefined ? `name a profile with --profile or a scheme with --scheme${none}` : `no profile named "${name}"${none}; or name the scheme with --scheme`,
+    );
+  }
   if (profile.redirectUri === 'loopback' || /^https?:/.test(profile.redirectUri)) {
     throw new UsageError(`scheme: profile ${profile.name} uses a loopback redirect ("${profile.redirectUri}"), which needs no scheme handler`);
   }
