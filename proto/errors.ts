@@ -33,6 +33,11 @@ export const ERROR_CODES = [
   'CONFIG_INVALID',
   /** An unexpected failure inside the daemon. */
   'INTERNAL',
+  /**
+   * CLI only (`service install`): the user's service manager cannot be reached (no user bus, no
+   * systemctl or launchctl) or refused a step. Nothing is left installed.
+   */
+  'SERVICE_MANAGER_ERROR',
   // Raised by the client library, never sent by the daemon:
   /** Nothing listens on the socket. */
   'DAEMON_NOT_RUNNING',

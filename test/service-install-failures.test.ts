@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runCli, tempDir } from './support/daemon.js';
+import { CLI, runCli, runCommand, tempDir } from './support/daemon.js';
 
 /** A temp HOME with XDG dirs and no config file. `bin` is put first on PATH. */
 function home(bin?: string) {
@@ -24,6 +24,71 @@ function home(bin?: string) {
   delete env['DBUS_SESSION_BUS_ADDRESS'];
   return { dir, env, unit: path.join(dir, '.config/systemd/user/tokenbroker.service') };
 }
+
+/** A fake systemctl that answers the probe and fails `failing` (e.g. "restart"). */
+function refusingSystemctl(failing: string): string {
+  const bin = tempDir('tb-bin-');
+  fs.writeFileSync(
+    path.join(bin, 'systemctl'),
+    `#!/bin/sh\ncase "$2" in ${failing}) echo "Job for tokenbroker.service failed because the control process exited with error code." >&2; exit 1;; esac\nexit 0\n`,
+    { mode: 0o755 },
+  );
+  return bin;
+}
+
+describe('service install without a user service manager', () => {
+  it('the real systemctl with no user bus: SERVICE_MANAGER_ERROR, exit 7, what to do, and no unit file left', async () => {
+    const box = home();
+    // exactly this environment: no DBUS_SESSION_BUS_ADDRESS, an empty XDG_RUNTIME_DIR
+    const result = await runCommand([process.execPath, CLI, 'service', 'install'], { env: box.env });
+    expect(result.stderr).toMatch(/\[SERVICE_MANAGER_ERROR\]/);
+    expect(result.stderr).toMatch(/Failed to connect to bus/);
+    expect(result.stderr).toMatch(/loginctl enable-linger|tokenbroker daemon/);
+    expect(result.stderr).toMatch(/Nothing was installed/);
+    expect(result.stderr).not.toMatch(/INTERNAL/);
+    expect(result.code).toBe(7);
+    expect(fs.existsSync(box.unit)).toBe(false);
+  });
+
+  it('a session bus without a systemd user manager (the test keyring\'s bus): the same code, nothing left', async () => {
+    expect(process.env['DBUS_SESSION_BUS_ADDRESS'], 'run through scripts/with-keyring.mjs').toBeTruthy();
+    const box = home();
+    const result = await runCli(['service', 'install'], { env: { ...box.env, DBUS_SESSION_BUS_ADDRESS: process.env['DBUS_SESSION_BUS_ADDRESS'] } });
+    expect(result.stderr).toMatch(/org\.freedesktop\.systemd1/);
+    expect(result.stderr).toMatch(/\[SERVICE_MANAGER_ERROR\]/);
+    expect(result.code).toBe(7);
+    expect(fs.existsSync(box.unit)).toBe(false);
+  });
+
+  it('--json reports the same code', async () => {
+    const box = home();
+    const result = await runCli(['service', 'install', '--json'], { env: box.env });
+    expect(result.code).toBe(7);
+    expect(JSON.parse(result.stdout)).toMatchObject({ error: { code: 'SERVICE_MANAGER_ERROR' } });
+  });
+});
+
+describe('a service manager that refuses a step', () => {
+  it('a first install is rolled back: the unit file is removed again', async () => {
+    const box = home(refusingSystemctl('restart'));
+    const result = await runCli(['service', 'install'], { env: box.env });
+    expect(result.code).toBe(7);
+    expect(result.stderr).toMatch(/systemctl --user restart tokenbroker.service" failed \(exit 1\)/);
+    expect(result.stderr).toContain(`${box.unit} was removed again`);
+    expect(fs.existsSync(box.unit)).toBe(false);
+  });
+
+  it('a failed reinstall puts the previous unit file back', async () => {
+    const box = home(refusingSystemctl('enable'));
+    fs.mkdirSync(path.dirname(box.unit), { recursive: true });
+    const previous = '[Service]\nExecStart=/old/node /old/cli.js daemon\n';
+    fs.writeFileSync(box.unit, previous);
+    const result = await runCli(['service', 'install'], { env: box.env });
+    expect(result.code).toBe(7);
+    expect(result.stderr).toContain('was restored to the previous install');
+    expect(fs.readFileSync(box.unit, 'utf8')).toBe(previous);
+  });
+});
 
 describe('scheme register with no config file', () => {
   it('a missing default config is no error by itself: the message asks for --profile or --scheme (no raw ENOENT, not exit 6)', async () => {

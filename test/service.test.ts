@@ -113,6 +113,7 @@ describe('tokenbroker service', () => {
     expect(fs.readFileSync(box.unit, 'utf8')).toContain(`ExecStart=${NODE} ${CLI} daemon`);
     expect(fs.existsSync(desktop)).toBe(true);
     expect(box.recorded()).toEqual([
+      'systemctl --user show --property=Version',
       'systemctl --user daemon-reload',
       'systemctl --user enable tokenbroker.service',
       'systemctl --user restart tokenbroker.service',
@@ -120,16 +121,16 @@ describe('tokenbroker service', () => {
 
     const again = await runCli(['service', 'install'], { env: box.env });
     expect(again.code).toBe(0);
-    expect(box.recorded()).toHaveLength(6);
+    expect(box.recorded()).toHaveLength(8);
     expect(fs.readdirSync(path.dirname(box.unit))).toEqual(['tokenbroker.service']);
 
     const status = await runCli(['service', 'status', '--json'], { env: box.env });
     expect(JSON.parse(status.stdout)).toMatchObject({ installed: true, manager: 'systemd', unitPath: box.unit });
-    expect(box.recorded()[6]).toBe('systemctl --user is-active tokenbroker.service');
+    expect(box.recorded()[8]).toBe('systemctl --user is-active tokenbroker.service');
 
     const uninstall = await runCli(['service', 'uninstall'], { env: box.env });
     expect(uninstall.code).toBe(0);
-    expect(box.recorded().slice(7)).toEqual(['systemctl --user disable --now tokenbroker.service', 'systemctl --user daemon-reload']);
+    expect(box.recorded().slice(9)).toEqual(['systemctl --user disable --now tokenbroker.service', 'systemctl --user daemon-reload']);
     expect(fs.existsSync(box.unit)).toBe(false);
     expect(fs.existsSync(desktop)).toBe(false);
     const mimeapps = path.join(box.home, '.config/mimeapps.list');

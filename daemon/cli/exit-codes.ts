@@ -9,6 +9,7 @@ export const EXIT = {
   ALREADY_RUNNING: 4,
   LOGIN_REQUIRED: 5,
   CONFIG_INVALID: 6,
+  SERVICE_MANAGER_ERROR: 7,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {
@@ -21,6 +22,8 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.CONFIG_INVALID;
     case 'BAD_REQUEST':
       return EXIT.USAGE;
+    case 'SERVICE_MANAGER_ERROR':
+      return EXIT.SERVICE_MANAGER_ERROR;
     default:
       return EXIT.ERROR;
   }

@@ -155,18 +155,24 @@ export async function installService(options: ServiceOptions = {}): Promise<Serv
     throw new BrokerError('BAD_REQUEST', 'the node and CLI paths of the service must be absolute', { field: 'nodePath' });
   }
   if (r.manager === 'systemd') {
-    writeFileStep(report, r, r.unitPath, renderSystemdUnit(r.nodePath, r.cliPath));
-    await runStep(report, r, ['systemctl', '--user', 'daemon-reload'], { hint: SYSTEMD_HINT });
-    await runStep(report, r, ['systemctl', '--user', 'enable', SYSTEMD_UNIT], { hint: SYSTEMD_HINT });
-    // restart, not start: a second install picks up the new unit and binary.
-    await runStep(report, r, ['systemctl', '--user', 'restart', SYSTEMD_UNIT], { hint: SYSTEMD_HINT });
+    await requireServiceManager(r, ['systemctl', '--user', 'show', '--property=Version'], SYSTEMD_UNREACHABLE);
+    await withRollback(r, ['systemctl', '--user', 'daemon-reload'], async () => {
+      writeFileStep(report, r, r.unitPath, renderSystemdUnit(r.nodePath, r.cliPath));
+      await managerStep(report, r, ['systemctl', '--user', 'daemon-reload'], SYSTEMD_HINT);
+      await managerStep(report, r, ['systemctl', '--user', 'enable', SYSTEMD_UNIT], SYSTEMD_HINT);
+      // restart, not start: a second install picks up the new unit and binary.
+      await managerStep(report, r, ['systemctl', '--user', 'restart', SYSTEMD_UNIT], SYSTEMD_HINT);
+    });
   } else if (r.manager === 'launchd') {
     const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
-    writeFileStep(report, r, r.unitPath, renderLaunchdPlist(r.nodePath, r.cliPath, r.home));
-    if (!r.dryRun) fs.mkdirSync(path.join(r.home, 'Library', 'Logs', 'tokenbroker'), { recursive: true });
-    // bootout first so that a second install reloads the new plist (it fails harmlessly when not loaded).
-    await runStep(report, r, ['launchctl', 'bootout', `gui/${uid}/${LAUNCHD_LABEL}`], { optional: true });
-    await runStep(report, r, ['launchctl', 'bootstrap', `gui/${uid}`, r.unitPath], { hint: 'is this a GUI login session?' });
+    await requireServiceManager(r, ['launchctl', 'print', `gui/${uid}`], LAUNCHD_UNREACHABLE);
+    await withRollback(r, undefined, async () => {
+      writeFileStep(report, r, r.unitPath, renderLaunchdPlist(r.nodePath, r.cliPath, r.home));
+      if (!r.dryRun) fs.mkdirSync(path.join(r.home, 'Library', 'Logs', 'tokenbroker'), { recursive: true });
+      // bootout first so that a second install reloads the new plist (it fails harmlessly when not loaded).
+      await runStep(report, r, ['launchctl', 'bootout', `gui/${uid}/${LAUNCHD_LABEL}`], { optional: true });
+      await managerStep(report, r, ['launchctl', 'bootstrap', `gui/${uid}`, r.unitPath], 'is this a GUI login session?');
+    });
   } else {
     for (const argv of windowsTaskCommands(r.nodePath, r.cliPath)) report.commands.push({ argv, ran: false });
     report.notes.push('Windows is not automated yet: run the commands above in a terminal (see the README, "Service").');
@@ -176,6 +182,50 @@ export async function installService(options: ServiceOptions = {}): Promise<Serv
     report.schemes.push(scheme);
   }
   return report;
+}
+
+const SYSTEMD_UNREACHABLE =
+  'No systemd user manager answers. Log in to a desktop or systemd-logind session (over SSH: "loginctl enable-linger $USER", then log in again), or run "tokenbroker daemon" from your session instead. Nothing was installed.';
+const LAUNCHD_UNREACHABLE = 'launchd has no GUI domain for this user: log in to the desktop, or run "tokenbroker daemon" from your session instead. Nothing was installed.';
+
+/** Before anything is written: the service manager must answer (no user bus, no systemctl … fail here). */
+async function requireServiceManager(r: Resolved, probe: readonly string[], hint: string): Promise<void> {
+  if (r.dryRun) return;
+  const result = await execCommand(probe, r.env, 10_000);
+  if (result.exitCode === 0) return;
+  const said = result.missing ? `${probe[0]} is not installed` : `"${probe.join(' ')}" failed: ${(result.stderr.trim().split('\n')[0] ?? '').slice(0, 300)}`;
+  throw new BrokerError('SERVICE_MANAGER_ERROR', `${said}. ${hint}`);
+}
+
+/** A required step of the service manager; its failure is SERVICE_MANAGER_ERROR, not a bug. */
+async function managerStep(report: ServiceReport, r: Resolved, argv: readonly string[], hint: string): Promise<void> {
+  try {
+    await runStep(report, r, argv, { hint });
+  } catch (error) {
+    if (error instanceof BrokerError) throw new BrokerError('SERVICE_MANAGER_ERROR', error.message, { cause: error });
+    throw error;
+  }
+}
+
+/**
+ * Runs the install steps; if one fails, puts the unit file back as it was (the previous install's, or
+ * none), tells the manager (`reload`, best effort) and rethrows, saying so.
+ */
+async function withRollback(r: Resolved, reload: readonly string[] | undefined, steps: () => Promise<void>): Promise<void> {
+  const previous = r.dryRun || !fs.existsSync(r.unitPath) ? undefined : fs.readFileSync(r.unitPath, 'utf8');
+  try {
+    await steps();
+  } catch (error) {
+    if (r.dryRun) throw error;
+    if (previous === undefined) fs.rmSync(r.unitPath, { force: true });
+    else fs.writeFileSync(r.unitPath, previous);
+    if (reload) await execCommand(reload, r.env, 10_000);
+    if (error instanceof BrokerError) {
+      const undone = previous === undefined ? `${r.unitPath} was removed again.` : `${r.unitPath} was restored to the previous install.`;
+      throw new BrokerError(error.code, `${error.message} ${undone}`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 /** Stops and removes the service and the URL-scheme handlers install registered. */
