@@ -4,12 +4,14 @@
  * for system services"), forbids core dumps and caps memory and tasks; the launchd agent forbids core
  * dumps. docs/security.md, "The service unit", explains each choice.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import keytar from 'keytar';
 import { describe, expect, it } from 'vitest';
 import { renderLaunchdPlist, renderSystemdUnit } from '../daemon/service/index.js';
-import { CLI, tempDir } from './support/daemon.js';
+import { CLI, runCli, tempDir, waitFor } from './support/daemon.js';
 
 const NODE = process.execPath;
 
@@ -81,5 +83,54 @@ describe('launchd agent: no core dumps', () => {
     ) as Record<string, unknown>;
     expect(parsed['SoftResourceLimits']).toEqual({ Core: 0 });
     expect(parsed['HardResourceLimits']).toEqual({ Core: 0 });
+  });
+});
+
+/**
+ * Why LimitCORE=0: the daemon holds tokens in memory, so its core file does too. The daemon restores a
+ * session from the keychain, hands its token out once, and is crashed (SIGSEGV) under RLIMIT_CORE
+ * unlimited and under the unit's LimitCORE value (applied with prlimit, as systemd would). Needs a
+ * core_pattern that writes a file in the working directory (Debian's default "core"; a pipe such as
+ * systemd-coredump stores cores elsewhere).
+ */
+const corePattern = fs.readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
+describe.skipIf(corePattern.startsWith('|') || corePattern.includes('/'))('a crashed daemon and its core file', () => {
+  it('holds the refresh token without the limit, and leaves no core file with the unit\'s LimitCORE', { timeout: 90_000 }, async () => {
+    const limit = directives(renderSystemdUnit(NODE, CLI)).get('LimitCORE');
+    expect(limit).toBe('0');
+    const keychainService = `tokenbroker-core-${randomBytes(4).toString('hex')}`;
+    const refreshToken = `rt-${randomBytes(24).toString('base64url')}`;
+    const accessToken = `at-${randomBytes(24).toString('base64url')}`;
+    const now = Date.now();
+    await keytar.setPassword(keychainService, 'main', JSON.stringify({ v: 1, accessToken, refreshToken, expiresAt: now + 3_600_000, scopes: ['openid'], tokenType: 'Bearer', savedAt: now }));
+    try {
+      const crash = async (coreLimit: string) => {
+        const dir = tempDir('tb-core-');
+        const config = path.join(dir, 'config.json');
+        fs.writeFileSync(config, JSON.stringify({ profiles: { main: { issuer: 'https://login.example.com', clientId: 'c', redirectUri: 'com.example.core:/callback' } } }));
+        const socket = path.join(dir, 'run', 'broker.sock');
+        const env = { ...process.env, TOKENBROKER_KEYCHAIN_SERVICE: keychainService, TOKENBROKER_CONFIG: '', XDG_CONFIG_HOME: path.join(dir, 'xdg') };
+        const child = spawn('prlimit', [`--core=${coreLimit}`, process.execPath, CLI, 'daemon', '--socket', socket, '--config', config], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let output = '';
+        child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
+        await waitFor(() => output.includes('session restored'), 30_000, () => `the session restored; daemon said: ${output}`);
+        const token = await runCli(['token', '--profile', 'main'], { env: { ...env, TOKENBROKER_SOCKET: socket } });
+        expect(token.stdout.trim()).toBe(accessToken);
+        child.kill('SIGSEGV');
+        expect(await exited).toBe('SIGSEGV');
+        const coreFile = path.join(dir, corePattern);
+        const core = fs.existsSync(coreFile) ? fs.readFileSync(coreFile) : undefined;
+        fs.rmSync(dir, { recursive: true, force: true });
+        return core;
+      };
+      const unlimited = await crash('unlimited');
+      expect(unlimited, 'a core file without the limit').toBeDefined();
+      expect(unlimited!.indexOf(refreshToken)).toBeGreaterThanOrEqual(0);
+      expect(await crash(limit!)).toBeUndefined();
+    } finally {
+      await keytar.deletePassword(keychainService, 'main');
+    }
   });
 });
