@@ -18,11 +18,14 @@ export type OpenBrowser = (url: string) => Promise<boolean>;
 
 /**
  * True when this process is a service of a systemd *user* manager: systemd sets INVOCATION_ID for every
- * unit and MANAGERPID only for processes spawned by a user instance (systemd.exec(5), "Environment
- * variables in spawned processes").
+ * unit, MANAGERPID only for processes spawned by a user instance, and (since systemd 248)
+ * SYSTEMD_EXEC_PID to the PID of the process ExecStart= started (systemd.exec(5), "Environment
+ * variables in spawned processes"). The last one tells the daemon itself from a program that merely
+ * inherited these variables (a shell in a terminal started by a service), which has another PID.
  */
-export function underSystemdUserManager(env: NodeJS.ProcessEnv): boolean {
-  return Boolean(env['INVOCATION_ID']) && Boolean(env['MANAGERPID']);
+export function underSystemdUserManager(env: NodeJS.ProcessEnv, pid: number = process.pid): boolean {
+  const execPid = env['SYSTEMD_EXEC_PID'];
+  return Boolean(env['INVOCATION_ID']) && Boolean(env['MANAGERPID']) && (execPid === undefined || execPid === String(pid));
 }
 
 /**

@@ -99,6 +99,23 @@ describe('opening the browser from a systemd user service', () => {
     expect(fake.recorded()).toEqual([]);
   });
 
+  it('is not used by a program that only inherited a service\'s variables (SYSTEMD_EXEC_PID is another process)', async () => {
+    const fake = fakeSystemdRun();
+    onTestFinished(withProcessBrowser(fake));
+    const { log } = capturedLogger();
+    const opened = await systemBrowser(log, { ...fake.env, ...USER_UNIT_ENV, SYSTEMD_EXEC_PID: String(process.ppid) })(URL_OPENED);
+    expect(opened).toBe(true);
+    expect(await waitForBrowserUrl(fake.browserLog)).toBe(URL_OPENED);
+    expect(fake.recorded()).toEqual([]);
+  });
+
+  it('is used by the unit\'s own process (SYSTEMD_EXEC_PID is this process)', async () => {
+    const fake = fakeSystemdRun();
+    const { log } = capturedLogger();
+    expect(await systemBrowser(log, { ...fake.env, ...USER_UNIT_ENV, SYSTEMD_EXEC_PID: String(process.pid) })(URL_OPENED)).toBe(true);
+    expect(fake.recorded()).toHaveLength(1);
+  });
+
   it('falls back to `open` when systemd-run fails, and says so without the URL', async () => {
     const fake = fakeSystemdRun(1);
     onTestFinished(withProcessBrowser(fake));
