@@ -25,15 +25,16 @@ function home(bin?: string) {
   return { dir, env, unit: path.join(dir, '.config/systemd/user/tokenbroker.service') };
 }
 
-/** A fake systemctl that answers the probe and fails `failing` (e.g. "restart"). */
-function refusingSystemctl(failing: string): string {
+/** A fake systemctl that records its calls, answers the probe and fails `failing` (e.g. "restart"). */
+function refusingSystemctl(failing: string): { bin: string; calls: () => string[] } {
   const bin = tempDir('tb-bin-');
+  const log = path.join(bin, 'calls.log');
   fs.writeFileSync(
     path.join(bin, 'systemctl'),
-    `#!/bin/sh\ncase "$2" in ${failing}) echo "Job for tokenbroker.service failed because the control process exited with error code." >&2; exit 1;; esac\nexit 0\n`,
+    `#!/bin/sh\necho "systemctl $*" >> '${log}'\ncase "$2" in ${failing}) echo "Job for tokenbroker.service failed because the control process exited with error code." >&2; exit 1;; esac\nexit 0\n`,
     { mode: 0o755 },
   );
-  return bin;
+  return { bin, calls: () => fs.readFileSync(log, 'utf8').trim().split('\n') };
 }
 
 describe('service install without a user service manager', () => {
@@ -70,16 +71,26 @@ describe('service install without a user service manager', () => {
 
 describe('a service manager that refuses a step', () => {
   it('a first install is rolled back: the unit file is removed again', async () => {
-    const box = home(refusingSystemctl('restart'));
+    const systemctl = refusingSystemctl('restart');
+    const box = home(systemctl.bin);
     const result = await runCli(['service', 'install'], { env: box.env });
     expect(result.code).toBe(7);
     expect(result.stderr).toMatch(/systemctl --user restart tokenbroker.service" failed \(exit 1\)/);
     expect(result.stderr).toContain(`${box.unit} was removed again`);
     expect(fs.existsSync(box.unit)).toBe(false);
+    // enabled before the failure: disabled again while the file still existed, then the manager reloaded
+    expect(systemctl.calls()).toEqual([
+      'systemctl --user show --property=Version',
+      'systemctl --user daemon-reload',
+      'systemctl --user enable tokenbroker.service',
+      'systemctl --user restart tokenbroker.service',
+      'systemctl --user disable tokenbroker.service',
+      'systemctl --user daemon-reload',
+    ]);
   });
 
   it('a failed reinstall puts the previous unit file back', async () => {
-    const box = home(refusingSystemctl('enable'));
+    const box = home(refusingSystemctl('enable').bin);
     fs.mkdirSync(path.dirname(box.unit), { recursive: true });
     const previous = '[Service]\nExecStart=/old/node /old/cli.js daemon\n';
     fs.writeFileSync(box.unit, previous);

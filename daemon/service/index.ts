@@ -156,7 +156,8 @@ export async function installService(options: ServiceOptions = {}): Promise<Serv
   }
   if (r.manager === 'systemd') {
     await requireServiceManager(r, ['systemctl', '--user', 'show', '--property=Version'], SYSTEMD_UNREACHABLE);
-    await withRollback(r, ['systemctl', '--user', 'daemon-reload'], async () => {
+    const undo = { disable: ['systemctl', '--user', 'disable', SYSTEMD_UNIT], reload: ['systemctl', '--user', 'daemon-reload'] };
+    await withRollback(r, undo, async () => {
       writeFileStep(report, r, r.unitPath, renderSystemdUnit(r.nodePath, r.cliPath));
       await managerStep(report, r, ['systemctl', '--user', 'daemon-reload'], SYSTEMD_HINT);
       await managerStep(report, r, ['systemctl', '--user', 'enable', SYSTEMD_UNIT], SYSTEMD_HINT);
@@ -166,7 +167,7 @@ export async function installService(options: ServiceOptions = {}): Promise<Serv
   } else if (r.manager === 'launchd') {
     const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
     await requireServiceManager(r, ['launchctl', 'print', `gui/${uid}`], LAUNCHD_UNREACHABLE);
-    await withRollback(r, undefined, async () => {
+    await withRollback(r, {}, async () => {
       writeFileStep(report, r, r.unitPath, renderLaunchdPlist(r.nodePath, r.cliPath, r.home));
       if (!r.dryRun) fs.mkdirSync(path.join(r.home, 'Library', 'Logs', 'tokenbroker'), { recursive: true });
       // bootout first so that a second install reloads the new plist (it fails harmlessly when not loaded).
@@ -209,17 +210,26 @@ async function managerStep(report: ServiceReport, r: Resolved, argv: readonly st
 
 /**
  * Runs the install steps; if one fails, puts the unit file back as it was (the previous install's, or
- * none), tells the manager (`reload`, best effort) and rethrows, saying so.
+ * none — then `disable` first, so no enablement link is left pointing at it), tells the manager
+ * (`reload`), both best effort, and rethrows, saying so.
  */
-async function withRollback(r: Resolved, reload: readonly string[] | undefined, steps: () => Promise<void>): Promise<void> {
+async function withRollback(
+  r: Resolved,
+  undo: { readonly disable?: readonly string[]; readonly reload?: readonly string[] },
+  steps: () => Promise<void>,
+): Promise<void> {
   const previous = r.dryRun || !fs.existsSync(r.unitPath) ? undefined : fs.readFileSync(r.unitPath, 'utf8');
   try {
     await steps();
   } catch (error) {
     if (r.dryRun) throw error;
-    if (previous === undefined) fs.rmSync(r.unitPath, { force: true });
-    else fs.writeFileSync(r.unitPath, previous);
-    if (reload) await execCommand(reload, r.env, 10_000);
+    if (previous === undefined) {
+      if (undo.disable && fs.existsSync(r.unitPath)) await execCommand(undo.disable, r.env, 10_000);
+      fs.rmSync(r.unitPath, { force: true });
+    } else {
+      fs.writeFileSync(r.unitPath, previous);
+    }
+    if (undo.reload) await execCommand(undo.reload, r.env, 10_000);
     if (error instanceof BrokerError) {
       const undone = previous === undefined ? `${r.unitPath} was removed again.` : `${r.unitPath} was restored to the previous install.`;
       throw new BrokerError(error.code, `${error.message} ${undone}`, { cause: error });
