@@ -325,7 +325,7 @@ describe('bad input', () => {
     const after = await runCli(['token'], { env: harness.env });
     expect(after.code).toBe(0);
     expect(after.stdout.trim()).toBe(before);
-  });
+  }, 60_000); // four sign-ins
 
   it('a keychain that cannot be used fails the login with KEYCHAIN_UNAVAILABLE, never a plaintext fallback', async () => {
     const harness = await broker({}, { env: { DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent/bus', DISPLAY: '' } });
