@@ -129,7 +129,7 @@ const DELIVER = `
 import http from 'node:http';
 const { urls } = JSON.parse(process.env.PROBE);
 const get = (url) => new Promise((resolve) => {
-  http.get(url, { agent: false }, (res) => { let body = ''; res.setEncoding('utf8').on('data', (c) => body += c); res.on('end', () => resolve({ status: res.statusCode, location: res.headers.location ?? null, body: body.slice(0, 300) })); })
+  http.get(url, { agent: false }, (res) => { let body = ''; res.setEncoding('utf8').on('data', (c) => body += c); res.on('end', () => resolve({ status: res.statusCode, location: res.headers.location ?? null, body: body.slice(0, 2000) })); })
     .on('error', (e) => resolve({ status: e.code, location: null, body: '' }));
 });
 const results = [];
