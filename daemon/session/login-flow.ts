@@ -31,6 +31,8 @@ export interface PendingLoginOptions {
   readonly onTimeout: (login: PendingLogin) => void;
   /** The launcher URL was opened a second time: the login must be aborted. */
   readonly onLaunchReplay: (login: PendingLogin) => void;
+  /** Starts the loopback listener (tests pass their own). @default startLoopbackListener */
+  readonly startListener?: typeof startLoopbackListener;
   readonly now: () => number;
 }
 
@@ -71,7 +73,7 @@ export class PendingLogin {
     try {
       // RFC 8252 §7.3: a listener on 127.0.0.1 (an ephemeral port unless the config fixes one), only
       // for this login; it also serves the one-time launcher. Custom scheme: a launcher only.
-      listener = await startLoopbackListener({
+      listener = await (options.startListener ?? startLoopbackListener)({
         timeoutMs,
         ...(loopback === undefined ? {} : { path: loopback.path, port: loopback.port, onCallback: options.onLoopbackCallback }),
         launcher: {

@@ -6,7 +6,7 @@ import { BrokerError } from '../../proto/index.js';
 import type { OpenBrowser } from '../browser.js';
 import { loopbackRedirect, type ProfileConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import type { Caller } from '../loopback-listener.js';
+import type { Caller, startLoopbackListener } from '../loopback-listener.js';
 import type { ProviderMetadata } from '../oauth/index.js';
 import { PendingLogin } from './login-flow.js';
 
@@ -33,6 +33,8 @@ export interface LoginSlotDeps {
   readonly onStarted: (login: PendingLogin) => void;
   /** A login ended without a session (timeout, cancel, failure). */
   readonly onEnded: (error: BrokerError) => void;
+  /** Starts the loopback listener (tests pass their own). @default startLoopbackListener */
+  readonly startListener?: typeof startLoopbackListener;
 }
 
 export class LoginSlot {
@@ -66,6 +68,7 @@ export class LoginSlot {
       metadata,
       extraParams: { ...this.deps.sessionParams(), ...options.extraParams },
       onLoopbackCallback: this.deps.onLoopbackCallback,
+      ...(this.deps.startListener === undefined ? {} : { startListener: this.deps.startListener }),
       onTimeout: (timedOut) => this.end(timedOut, new BrokerError('LOGIN_TIMEOUT', `${profile.name}: the sign-in was not completed within ${profile.loginTimeoutSeconds} s`)),
       onLaunchReplay: (replayed) => {
         if (this.current !== replayed) {

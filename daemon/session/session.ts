@@ -61,6 +61,7 @@ export class Session {
       metadata: deps.metadata,
       openBrowser: deps.openBrowser,
       onLoopbackCallback: deps.onLoopbackCallback,
+      ...(deps.startListener === undefined ? {} : { startListener: deps.startListener }),
       now: this.now,
       // After a permanent failure under policy "logout", the next sign-in must ask for credentials.
       sessionParams: (): Record<string, string> => (this.stateValue === 'login-required' && deps.profile.onRefreshFailure === 'logout' ? { prompt: 'login' } : {}),
