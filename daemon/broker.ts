@@ -8,6 +8,7 @@ import type { OpenBrowser } from './browser.js';
 import type { BrokerConfig } from './config.js';
 import type { Handlers } from './ipc-server.js';
 import type { Logger } from './log.js';
+import type { Caller } from './loopback-listener.js';
 import { createHttpClient, extractState, resolveProviderMetadata } from './oauth/index.js';
 import { startClockWatch, type ClockWatch } from './session/clock-watch.js';
 import { Session } from './session/session.js';
@@ -54,7 +55,7 @@ export class Broker {
           metadata: () => resolveProviderMetadata(profile, http),
           publish: options.publish,
           openBrowser: options.openBrowser,
-          onLoopbackCallback: (url) => this.loopbackCallback(url),
+          onLoopbackCallback: (url, caller) => this.loopbackCallback(url, caller),
           expectLogoutReturn: (state, name) => this.logoutReturns.set(state, { profile: name, until: this.now() + LOGOUT_RETURN_TTL_MS }),
           now: this.now,
         }),
@@ -94,7 +95,8 @@ export class Broker {
         return {
           profile: session.name,
           state: session.state,
-          authorizationUrl: login.url,
+          // The one-time launcher, not the authorization URL (see session/login-flow.ts).
+          authorizationUrl: login.launchUrl,
           startedAt: login.startedAt,
           timesOutAt: login.timesOutAt,
           joined,
@@ -114,14 +116,17 @@ export class Broker {
       return { profile: session.name, ...(await session.logout(params.openBrowser ?? true)) };
     },
 
-    callback: (params) => this.callback(params.url),
+    // Our socket is 0600: whoever sends this is the user (the custom-scheme handler, or an app).
+    callback: (params) => this.callback(params.url, { fromUser: true }),
   };
 
   /**
    * A redirect from the browser. Accepted only for a pending login (or logout) with the same `state`
-   * and the same redirect URI; anything else changes nothing.
+   * and the same redirect URI; anything refused before the code exchange changes nothing (see
+   * Session.completeLogin). `fromUser`: delivered by the user's own side (socket, or a loopback
+   * caller whose uid was checked).
    */
-  async callback(url: string): Promise<CallbackResult> {
+  async callback(url: string, origin: { readonly fromUser: boolean }): Promise<CallbackResult> {
     const state = extractState(url);
     if (state === undefined) throw new BrokerError('LOGIN_FAILED', 'the redirect carries no state parameter; it does not answer any sign-in');
     for (const session of this.sessions.values()) {
@@ -130,7 +135,7 @@ export class Broker {
       if (!login.matchesRedirect(url)) {
         throw new BrokerError('LOGIN_FAILED', `the redirect arrived at a different address than ${session.name}'s sign-in asked for; ignored`);
       }
-      const outcome = await session.completeLogin(login, url);
+      const outcome = await session.completeLogin(login, url, origin.fromUser);
       return { profile: session.name, kind: 'login', message: `signed in to ${session.name}${outcome.email ? ` as ${outcome.email}` : outcome.subject ? ` as ${outcome.subject}` : ''}` };
     }
     const logoutReturn = this.logoutReturns.get(state);
@@ -141,9 +146,9 @@ export class Broker {
     throw new BrokerError('LOGIN_FAILED', 'unknown or already used state: this sign-in timed out, was cancelled, or the redirect was replayed');
   }
 
-  private async loopbackCallback(url: string): Promise<{ ok: boolean; message: string }> {
+  private async loopbackCallback(url: string, caller: Caller): Promise<{ ok: boolean; message: string }> {
     try {
-      return { ok: true, message: (await this.callback(url)).message };
+      return { ok: true, message: (await this.callback(url, { fromUser: caller.verifiedUser })).message };
     } catch (error) {
       return { ok: false, message: error instanceof BrokerError ? error.message : 'the sign-in failed' };
     }

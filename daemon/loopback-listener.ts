@@ -11,15 +11,23 @@
  *   so the code in the URL never leaks in a Referer (RFC 9700 §4.2); `Cache-Control: no-store`
  *   (§4.3); `frame-ancestors 'none'` against clickjacking (§4.16). It never redirects anywhere, so it
  *   cannot be an open redirector (§4.11).
+ * - Checks who is calling (see peer-uid.ts): on Linux a connection from another uid is answered 403
+ *   before anything else happens; where the peer's uid cannot be found it is refused too (fail closed).
+ *   Where the OS tells no peer uid (macOS, Windows) callers are let through, marked unverified.
+ * - Optionally serves a one-time launcher, `/start/<random>`: the URL the browser is opened with, so the
+ *   authorization URL (state, nonce, PKCE challenge) never appears on a command line. Its first fetch
+ *   answers 302 to the authorization URL; any later fetch is reported (`onReplay`), which aborts the
+ *   sign-in, and answers 410 without the URL.
  * - Closes after the first successful callback, on timeout, or on `close()`.
  *
  * @see https://www.rfc-editor.org/rfc/rfc8252#section-7.3
  * @see https://www.rfc-editor.org/rfc/rfc8252#section-8.3
  * @see https://www.rfc-editor.org/rfc/rfc9700#section-4
  */
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { peerUid as procPeerUid, type PeerUid, type TcpConnection } from './peer-uid.js';
 
 export interface CallbackOutcome {
   /** True when the authorization response was accepted. */
@@ -30,17 +38,40 @@ export interface CallbackOutcome {
   readonly close?: boolean;
 }
 
+/** Who delivered a request, as far as the OS tells. */
+export interface Caller {
+  /** The peer's uid was looked up and is ours (Linux). False where the OS gives no peer uid. */
+  readonly verifiedUser: boolean;
+}
+
+/** The one-time launcher: `/start/<random>` sends the browser on to `target()` once. */
+export interface LauncherOptions {
+  /** The authorization URL; known once the request is built (after the listener has its port). */
+  target(): string | undefined;
+  /** The launcher was fetched again after it had launched: the caller aborts the sign-in. */
+  onReplay(): void;
+}
+
 export interface LoopbackListenerOptions {
-  /** @default "/callback" */
+  /** The callback path; no callback is served without `onCallback`. @default "/callback" */
   readonly path?: string;
+  /** A fixed port (a configured `http://127.0.0.1:<port>/…` redirect URI). @default 0 (ephemeral) */
+  readonly port?: number;
   /** The listener closes by itself after this long. */
   readonly timeoutMs: number;
   /**
    * Called with the full redirect URL (`http://127.0.0.1:<port>/callback?code=…&state=…`). Checking
    * `state` and exchanging the code is the caller's job. A failed outcome keeps the listener open
    * (so a stray request with a wrong state cannot end a sign-in) unless it says `close: true`.
+   * Absent: the listener only launches (custom-scheme profiles).
    */
-  onCallback(url: string): Promise<CallbackOutcome>;
+  onCallback?(url: string, caller: Caller): Promise<CallbackOutcome>;
+  /** Serve the one-time launcher. */
+  readonly launcher?: LauncherOptions;
+  /** Finds the uid of a connection's peer. @default /proc/net/tcp{,6} on Linux (peer-uid.ts) */
+  readonly peerUid?: (connection: TcpConnection) => Promise<PeerUid>;
+  /** The uid allowed to call. @default process.getuid() */
+  readonly uid?: number;
 }
 
 export type LoopbackCloseReason = 'callback' | 'timeout' | 'closed';
@@ -49,6 +80,8 @@ export interface LoopbackListener {
   /** `http://127.0.0.1:<port>/callback`: the redirect_uri of the authorization request. */
   readonly redirectUri: string;
   readonly port: number;
+  /** `http://127.0.0.1:<port>/start/<random>` when a launcher is served: the URL to open in the browser. */
+  readonly launchUrl?: string;
   /** Stops listening now. Idempotent. */
   close(): void;
   /** Resolves once the listener is closed, with why. */
@@ -65,6 +98,15 @@ export async function startLoopbackListener(options: LoopbackListenerOptions): P
   if (!Number.isFinite(options.timeoutMs) || options.timeoutMs <= 0) {
     throw new TypeError('startLoopbackListener: options.timeoutMs must be a positive number of milliseconds');
   }
+  const fixedPort = options.port ?? 0;
+  if (!Number.isInteger(fixedPort) || fixedPort < 0 || fixedPort > 65535) {
+    throw new TypeError('startLoopbackListener: options.port must be an integer from 0 to 65535');
+  }
+  const lookUpPeer = options.peerUid ?? procPeerUid;
+  const ownUid = options.uid ?? process.getuid?.();
+  // ≥ 128 bits (here 256) of randomness: the launcher path cannot be guessed, only read where it was put.
+  const launchPath = options.launcher ? `/start/${randomBytes(32).toString('base64url')}` : undefined;
+  let launches = 0;
 
   const server = http.createServer({ requestTimeout: 30_000, headersTimeout: 10_000 });
   let port = 0;
@@ -88,14 +130,36 @@ export async function startLoopbackListener(options: LoopbackListenerOptions): P
     void handle(request, response);
   });
 
+  /** Whose connection this is: the same uid (true, or "unverified" where the OS cannot tell) or not. */
+  async function checkPeer(request: http.IncomingMessage): Promise<boolean | 'unverified'> {
+    const { socket } = request;
+    if (socket.localAddress === undefined || socket.localPort === undefined || socket.remoteAddress === undefined || socket.remotePort === undefined) return false;
+    let uid: PeerUid;
+    try {
+      uid = await lookUpPeer({
+        local: { address: socket.localAddress, port: socket.localPort },
+        remote: { address: socket.remoteAddress, port: socket.remotePort },
+      });
+    } catch {
+      uid = 'unknown';
+    }
+    if (uid === 'unsupported') return 'unverified';
+    return typeof uid === 'number' && ownUid !== undefined && uid === ownUid;
+  }
+
   async function handle(request: http.IncomingMessage, response: http.ServerResponse): Promise<void> {
     if (closing) return page(response, 503, 'This sign-in is over', 'You can close this tab.');
     if (!isLoopbackAddress(request.socket.remoteAddress)) return page(response, 403, 'Forbidden', 'Only this computer may answer here.');
+    // Another user of this computer (or a caller whose uid cannot be found) learns nothing and changes nothing.
+    const peer = await checkPeer(request);
+    if (peer === false) return page(response, 403, 'Forbidden', 'This sign-in belongs to another user of this computer.');
+    if (closing) return page(response, 503, 'This sign-in is over', 'You can close this tab.');
     if (!isExpectedHost(request.headers.host, port)) return page(response, 400, 'Bad request', 'Unexpected Host header.');
     const target = request.url ?? '';
     if (!target.startsWith('/')) return page(response, 400, 'Bad request', 'Unexpected request target.');
-    const pathname = target.split('?', 1)[0];
-    if (pathname !== callbackPath) return page(response, 404, 'Not found', 'Nothing here.');
+    const pathname = target.split('?', 1)[0]!;
+    if (launchPath !== undefined && options.launcher && sameText(pathname, launchPath)) return launch(request, response, options.launcher);
+    if (pathname !== callbackPath || !options.onCallback) return page(response, 404, 'Not found', 'Nothing here.');
     if (request.method !== 'GET') {
       response.setHeader('Allow', 'GET');
       return page(response, 405, 'Method not allowed', 'Only GET is accepted here.');
@@ -105,7 +169,7 @@ export async function startLoopbackListener(options: LoopbackListenerOptions): P
     busy = true;
     let outcome: CallbackOutcome;
     try {
-      outcome = await options.onCallback(`http://${LOOPBACK_HOST}:${port}${target}`);
+      outcome = await options.onCallback(`http://${LOOPBACK_HOST}:${port}${target}`, { verifiedUser: peer === true });
     } catch {
       outcome = { ok: false, message: 'The sign-in could not be completed. Please return to the application.' };
     } finally {
@@ -117,12 +181,41 @@ export async function startLoopbackListener(options: LoopbackListenerOptions): P
     page(response, status, title, outcome.message);
   }
 
+  /** The launcher: 302 to the authorization URL the first time; every later fetch aborts the sign-in. */
+  function launch(request: http.IncomingMessage, response: http.ServerResponse, launcher: LauncherOptions): void {
+    if (request.method !== 'GET') {
+      response.setHeader('Allow', 'GET');
+      return page(response, 405, 'Method not allowed', 'Only GET is accepted here.');
+    }
+    const target = launcher.target();
+    if (target === undefined) return page(response, 503, 'Not ready', 'The sign-in is still being prepared; reload this page in a moment.');
+    launches++;
+    if (launches > 1) {
+      launcher.onReplay();
+      return page(
+        response,
+        410,
+        'This sign-in link was already used',
+        'The link that starts this sign-in was opened twice, so the sign-in was stopped: someone else may have opened it. Start a new sign-in from your application (or run "tokenbroker login").',
+      );
+    }
+    response.writeHead(302, {
+      Location: target,
+      'Content-Length': 0,
+      'Cache-Control': 'no-store',
+      Pragma: 'no-cache',
+      'Referrer-Policy': 'no-referrer',
+      Connection: 'close',
+    });
+    response.end();
+  }
+
   const timer = setTimeout(() => shut('timeout'), options.timeoutMs);
   timer.unref();
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ host: LOOPBACK_HOST, port: 0, exclusive: true }, () => {
+    server.listen({ host: LOOPBACK_HOST, port: fixedPort, exclusive: true }, () => {
       server.off('error', reject);
       resolve();
     });
@@ -132,9 +225,17 @@ export async function startLoopbackListener(options: LoopbackListenerOptions): P
   return {
     redirectUri: `http://${LOOPBACK_HOST}:${port}${callbackPath}`,
     port,
+    ...(launchPath === undefined ? {} : { launchUrl: `http://${LOOPBACK_HOST}:${port}${launchPath}` }),
     close: () => shut('closed'),
     done,
   };
+}
+
+/** Constant-time comparison of two paths (the launcher's is a secret). */
+function sameText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 /** 127.0.0.0/8 and ::1, including the IPv4-mapped form. */

@@ -63,6 +63,12 @@ export interface ProfileStatus {
   readonly loginStartedAt?: number;
   /** Why the profile is in `login-required`, e.g. "invalid_grant". */
   readonly reason?: string;
+  /**
+   * The last account switch (since the daemon started): a sign-in named another subject than the
+   * profile's previous session, which was `previousSubject`; when (epoch ms).
+   */
+  readonly previousSubject?: string;
+  readonly accountChangedAt?: number;
 }
 
 export interface StatusResult {
@@ -87,6 +93,7 @@ export const EVENT_NAMES = [
   'refreshFailed',
   'loginRequired',
   'loginFailed',
+  'accountChanged',
 ] as const;
 export type EventName = (typeof EVENT_NAMES)[number];
 
@@ -151,6 +158,8 @@ export interface LoginResult {
   readonly subject?: string;
   readonly email?: string;
   readonly expiresAt?: number;
+  /** Once complete, when the sign-in named another subject than the profile's previous session. */
+  readonly previousSubject?: string;
 }
 
 export interface LoginCancelParams {
@@ -202,6 +211,8 @@ export interface EventPayloads {
   refreshFailed: { readonly profile: string; readonly code: string; readonly retryAt?: number };
   loginRequired: { readonly profile: string; readonly reason: string };
   loginFailed: { readonly profile: string; readonly code: string; readonly message: string };
+  /** A sign-in completed as another subject than the profile's previous session. */
+  accountChanged: { readonly profile: string; readonly previousSubject: string; readonly subject: string; readonly at: number };
 }
 
 export type BrokerEvent = { [K in EventName]: { readonly event: K; readonly data: EventPayloads[K] } }[EventName];

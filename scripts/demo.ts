@@ -150,7 +150,7 @@ async function main(): Promise<void> {
   const result = await client.login({
     openBrowser: !headless,
     onPending: (pending) => {
-      process.stdout.write(`  ${headless ? 'authorization URL' : 'if no browser opened, visit'}:\n  ${pending.authorizationUrl}\n`);
+      process.stdout.write(`  ${headless ? 'sign-in link (one-time; it redirects to the provider)' : 'if no browser opened, visit (once)'}:\n  ${pending.authorizationUrl}\n`);
       if (headless) void signInHeadless(pending.authorizationUrl!).catch((error: unknown) => process.stderr.write(`  sign-in failed: ${String(error)}\n`));
     },
   });

@@ -219,20 +219,19 @@ describe('mix-up (RFC 9207, RFC 9700 §4.4) with a second issuer', () => {
     expect(idp.counts.authorizationCode).toBe(before.first);
 
     const results: string[] = [r1.stderr];
-    // A refused callback still used up the honest sign-in's state (single use): start it again.
-    expect((await honest.done).code).toBe(1);
-    let again = await startLogin(harness, 'honest');
+    // Refused before the exchange, so nothing was consumed: the honest sign-in is still pending.
+    const honestPending = async () => (await status(harness)).find((p) => p['name'] === 'honest')!['state'];
+    expect(await honestPending()).toBe('logging-in');
     const noIss = new URL(fromSecond);
-    noIss.searchParams.set('state', again.url.searchParams.get('state')!);
+    noIss.searchParams.set('state', honestState);
     noIss.searchParams.delete('iss');
     const r2 = await callback(harness, noIss);
     results.push(r2.stderr);
     expect(r2.stderr).toMatch(/no "iss" although the provider promises one/);
-    await again.done;
+    expect(await honestPending()).toBe('logging-in');
 
-    again = await startLogin(harness, 'honest');
     const forgedIss = new URL(fromSecond);
-    forgedIss.searchParams.set('state', again.url.searchParams.get('state')!);
+    forgedIss.searchParams.set('state', honestState);
     forgedIss.searchParams.set('iss', idp.issuer);
     const r3 = await callback(harness, forgedIss);
     results.push(r3.stderr);
@@ -240,11 +239,12 @@ describe('mix-up (RFC 9207, RFC 9700 §4.4) with a second issuer', () => {
     expect(r3.stderr).toMatch(/LOGIN_FAILED/);
     expect(idp.counts.authorizationCode - before.first).toBe(1); // redeemed at the honest provider, which refused it
     expect(second.counts.authorizationCode).toBe(before.second);
-    await again.done;
+    // A code exchange that failed ends the sign-in (its state is single-use).
+    expect((await honest.done).code).toBe(1);
 
     for (const text of results) expect(text).not.toContain(fromSecond.searchParams.get('code')!);
     expect((await status(harness)).find((p) => p['name'] === 'honest')).not.toHaveProperty('subject');
-    figures.push('mix-up: the second issuer\'s code with the first profile\'s state — with its own iss (refused, no exchange), without iss (refused: iss promised), with a forged iss (1 exchange at the first IdP, refused) → LOGIN_FAILED each');
+    figures.push('mix-up: the second issuer\'s code with the first profile\'s state — with its own iss (refused, no exchange, sign-in still pending), without iss (refused: iss promised, still pending), with a forged iss (1 exchange at the first IdP, refused, sign-in ended) → LOGIN_FAILED each');
   }, 90_000);
 });
 

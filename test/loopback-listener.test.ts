@@ -93,7 +93,7 @@ describe('startLoopbackListener', () => {
     const listener = await listen({ onCallback });
 
     const reply = await request(listener.port);
-    expect(onCallback).toHaveBeenCalledExactlyOnceWith(`http://127.0.0.1:${listener.port}/callback?code=c0de&state=st4te`);
+    expect(onCallback).toHaveBeenCalledExactlyOnceWith(`http://127.0.0.1:${listener.port}/callback?code=c0de&state=st4te`, { verifiedUser: true });
     expect(reply.status).toBe(200);
     expect(reply.body).toContain('Signed in — you can close this tab');
     expect(reply.body).toContain('Welcome back.');

@@ -1,16 +1,24 @@
 /**
- * One pending browser login of a profile (RFC 8252 §7): the authorization request, the loopback
- * listener if any, its timeout, and the apps waiting for it. Many apps, one browser tab.
+ * One pending browser login of a profile (RFC 8252 §7): the authorization request, its loopback
+ * listener, its timeout, and the apps waiting for it. Many apps, one browser tab.
+ *
+ * The browser is never given the authorization URL itself (its state, nonce and PKCE challenge would
+ * sit on the browser's and xdg-open's command lines, readable by every local user): it gets a one-time
+ * launcher URL on the loopback listener, which redirects once (see loopback-listener.ts). Loopback
+ * profiles serve the launcher on their callback listener; custom-scheme profiles get a listener that
+ * only launches, for the life of the login.
  */
 import { BrokerError } from '../../proto/index.js';
-import type { ProfileConfig } from '../config.js';
-import { startLoopbackListener, type LoopbackListener } from '../loopback-listener.js';
+import { loopbackRedirect, type ProfileConfig } from '../config.js';
+import { startLoopbackListener, type Caller, type LoopbackListener } from '../loopback-listener.js';
 import { createAuthorizationRequest, type AuthorizationRequest, type ProviderMetadata } from '../oauth/index.js';
 
 export interface LoginOutcome {
   readonly subject?: string;
   readonly email?: string;
   readonly expiresAt: number;
+  /** Set when this sign-in named another subject than the profile's previous session. */
+  readonly previousSubject?: string;
 }
 
 export interface PendingLoginOptions {
@@ -19,8 +27,12 @@ export interface PendingLoginOptions {
   /** Extra authorization parameters for this login only (e.g. prompt=login after a forced logout). */
   readonly extraParams?: Readonly<Record<string, string>>;
   /** Where a loopback redirect is delivered. */
-  readonly onLoopbackCallback: (url: string) => Promise<{ ok: boolean; message: string }>;
+  readonly onLoopbackCallback: (url: string, caller: Caller) => Promise<{ ok: boolean; message: string }>;
   readonly onTimeout: (login: PendingLogin) => void;
+  /** The launcher URL was opened a second time: the login must be aborted. */
+  readonly onLaunchReplay: (login: PendingLogin) => void;
+  /** Starts the loopback listener (tests pass their own). @default startLoopbackListener */
+  readonly startListener?: typeof startLoopbackListener;
   readonly now: () => number;
 }
 
@@ -37,7 +49,9 @@ export class PendingLogin {
     readonly request: AuthorizationRequest,
     readonly redirectUri: string,
     readonly metadata: ProviderMetadata,
-    private readonly listener: LoopbackListener | undefined,
+    private readonly listener: LoopbackListener,
+    /** The listener only launches (a custom-scheme redirect): it closes with the login. */
+    private readonly launchOnly: boolean,
     options: PendingLoginOptions,
   ) {
     this.startedAt = options.now();
@@ -52,24 +66,54 @@ export class PendingLogin {
 
   static async start(options: PendingLoginOptions): Promise<PendingLogin> {
     const { profile, metadata } = options;
-    let listener: LoopbackListener | undefined;
-    let redirectUri = profile.redirectUri;
-    if (redirectUri === 'loopback') {
-      // RFC 8252 §7.3: a one-shot listener on 127.0.0.1 and an ephemeral port, only for this login.
-      listener = await startLoopbackListener({
-        timeoutMs: profile.loginTimeoutSeconds * 1000,
-        onCallback: options.onLoopbackCallback,
+    let login: PendingLogin | undefined;
+    const loopback = loopbackRedirect(profile.redirectUri);
+    const timeoutMs = profile.loginTimeoutSeconds * 1000;
+    let listener: LoopbackListener;
+    try {
+      // RFC 8252 §7.3: a listener on 127.0.0.1 (an ephemeral port unless the config fixes one), only
+      // for this login; it also serves the one-time launcher. Custom scheme: a launcher only.
+      listener = await (options.startListener ?? startLoopbackListener)({
+        timeoutMs,
+        ...(loopback === undefined ? {} : { path: loopback.path, port: loopback.port, onCallback: options.onLoopbackCallback }),
+        launcher: {
+          target: () => login?.url,
+          onReplay: () => {
+            if (login) options.onLaunchReplay(login);
+          },
+        },
       });
-      redirectUri = listener.redirectUri;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE' && loopback?.port) {
+        throw new BrokerError(
+          'LOGIN_FAILED',
+          `${profile.name}: port ${loopback.port} on 127.0.0.1 (from redirectUri ${profile.redirectUri}) is in use by another program, so the sign-in cannot receive its redirect there; close that program or configure another port (or "loopback" for any free port)`,
+          { field: `profiles.${profile.name}.redirectUri` },
+        );
+      }
+      throw new BrokerError('LOGIN_FAILED', `${profile.name}: could not listen on 127.0.0.1 for the sign-in (${(error as Error).message})`);
     }
-    const request = createAuthorizationRequest({
-      metadata,
-      clientId: profile.clientId,
-      redirectUri,
-      scopes: profile.scopes,
-      extraParams: { ...profile.authorizationParams, ...options.extraParams },
-    });
-    return new PendingLogin(request, redirectUri, metadata, listener, options);
+    // A fixed port is sent exactly as configured (providers compare it as registered).
+    const redirectUri = loopback === undefined ? profile.redirectUri : loopback.port ? profile.redirectUri : listener.redirectUri;
+    try {
+      const request = createAuthorizationRequest({
+        metadata,
+        clientId: profile.clientId,
+        redirectUri,
+        scopes: profile.scopes,
+        extraParams: { ...profile.authorizationParams, ...options.extraParams },
+      });
+      login = new PendingLogin(request, redirectUri, metadata, listener, loopback === undefined, options);
+      return login;
+    } catch (error) {
+      listener.close();
+      throw error;
+    }
+  }
+
+  /** What the browser is opened with, and what is shown to the user: the one-time launcher. */
+  get launchUrl(): string {
+    return this.listener.launchUrl!;
   }
 
   get state(): string {
@@ -93,6 +137,8 @@ export class PendingLogin {
 
   succeed(outcome: LoginOutcome): void {
     if (this.finish()) this.resolveOutcome(outcome);
+    // A loopback listener closes itself once it has answered the browser; a launcher-only one now.
+    if (this.launchOnly) this.listener.close();
   }
 
   /** Fails the login from a callback: the loopback listener still answers the browser, then closes. */
@@ -103,7 +149,7 @@ export class PendingLogin {
   /** Fails the login from outside a callback (timeout, cancel, logout): closes the listener now. */
   abandon(error: BrokerError): void {
     this.fail(error);
-    void this.listener?.close();
+    this.listener.close();
   }
 
   /** Waits for the outcome, or until `signal` fires (the waiter leaves; the login goes on for others). */

@@ -4,8 +4,9 @@
  */
 import { BrokerError } from '../../proto/index.js';
 import type { OpenBrowser } from '../browser.js';
-import type { ProfileConfig } from '../config.js';
+import { loopbackRedirect, type ProfileConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import type { Caller, startLoopbackListener } from '../loopback-listener.js';
 import type { ProviderMetadata } from '../oauth/index.js';
 import { PendingLogin } from './login-flow.js';
 
@@ -24,7 +25,7 @@ export interface LoginSlotDeps {
   readonly log: Logger;
   readonly metadata: () => Promise<ProviderMetadata>;
   readonly openBrowser: OpenBrowser;
-  readonly onLoopbackCallback: (url: string) => Promise<{ ok: boolean; message: string }>;
+  readonly onLoopbackCallback: (url: string, caller: Caller) => Promise<{ ok: boolean; message: string }>;
   readonly now: () => number;
   /** Parameters the session adds to a new login (e.g. `prompt=login` after a forced logout). */
   readonly sessionParams: () => Readonly<Record<string, string>>;
@@ -32,6 +33,8 @@ export interface LoginSlotDeps {
   readonly onStarted: (login: PendingLogin) => void;
   /** A login ended without a session (timeout, cancel, failure). */
   readonly onEnded: (error: BrokerError) => void;
+  /** Starts the loopback listener (tests pass their own). @default startLoopbackListener */
+  readonly startListener?: typeof startLoopbackListener;
 }
 
 export class LoginSlot {
@@ -65,13 +68,30 @@ export class LoginSlot {
       metadata,
       extraParams: { ...this.deps.sessionParams(), ...options.extraParams },
       onLoopbackCallback: this.deps.onLoopbackCallback,
+      ...(this.deps.startListener === undefined ? {} : { startListener: this.deps.startListener }),
       onTimeout: (timedOut) => this.end(timedOut, new BrokerError('LOGIN_TIMEOUT', `${profile.name}: the sign-in was not completed within ${profile.loginTimeoutSeconds} s`)),
+      onLaunchReplay: (replayed) => {
+        if (this.current !== replayed) {
+          // Its redirect already arrived (the exchange is under way or done): nothing left to stop.
+          this.deps.log.warn({ profile: profile.name }, 'the sign-in link was opened again after its redirect arrived');
+          return;
+        }
+        this.deps.log.warn({ profile: profile.name }, 'the sign-in link was opened a second time: sign-in aborted');
+        this.end(
+          replayed,
+          new BrokerError(
+            'LOGIN_FAILED',
+            `${profile.name}: the sign-in link was opened twice (someone else may have opened it), so this sign-in was stopped; sign in again`,
+          ),
+        );
+      },
       now: this.deps.now,
     });
     this.current = login;
     this.deps.onStarted(login);
-    this.deps.log.info({ profile: profile.name, redirect: login.redirectUri === profile.redirectUri ? 'custom-scheme' : 'loopback' }, 'login started');
-    if (options.openBrowser) await this.deps.openBrowser(login.url);
+    this.deps.log.info({ profile: profile.name, redirect: loopbackRedirect(profile.redirectUri) ? 'loopback' : 'custom-scheme' }, 'login started');
+    // Never the authorization URL itself: it would sit on the browser's command line (see login-flow.ts).
+    if (options.openBrowser) await this.deps.openBrowser(login.launchUrl);
     return login;
   }
 

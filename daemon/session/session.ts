@@ -22,7 +22,8 @@ import { FailurePolicy } from './failure-policy.js';
 import { LoginSlot, type LoginStart, type LoginStartOptions } from './login-slot.js';
 import { RefreshTimer } from './refresh-timer.js';
 import { minValidMs, nextAttemptAt, plannedRefreshAt } from './schedule.js';
-import { authorizationCodeGrant, classifyRefreshFailure, refreshGrant, UnverifiedRefresh, type TokenRequestDeps } from './token-requests.js';
+import { AuthorizationResponseError } from '../oauth/index.js';
+import { authorizationCodeGrant, checkLoginRedirect, classifyRefreshFailure, refreshGrant, UnverifiedRefresh, type TokenRequestDeps } from './token-requests.js';
 import type { SessionDeps, TokenRequest } from './types.js';
 import { raceDeadline, sleepUntil } from './wait.js';
 
@@ -42,6 +43,10 @@ export class Session {
   private readonly logins: LoginSlot;
   private readonly policy: FailurePolicy;
   private readonly now: () => number;
+  /** The subject of the last session this profile had (kept through logout and failures; from the keychain at start). */
+  private lastSubject: string | undefined;
+  /** The last account switch: a sign-in that named another subject than `lastSubject`. */
+  private accountChange: { readonly previousSubject: string; readonly at: number } | undefined;
 
   constructor(private readonly deps: SessionDeps) {
     this.now = deps.now ?? Date.now;
@@ -56,6 +61,7 @@ export class Session {
       metadata: deps.metadata,
       openBrowser: deps.openBrowser,
       onLoopbackCallback: deps.onLoopbackCallback,
+      ...(deps.startListener === undefined ? {} : { startListener: deps.startListener }),
       now: this.now,
       // After a permanent failure under policy "logout", the next sign-in must ask for credentials.
       sessionParams: (): Record<string, string> => (this.stateValue === 'login-required' && deps.profile.onRefreshFailure === 'logout' ? { prompt: 'login' } : {}),
@@ -132,6 +138,7 @@ export class Session {
       ...(this.failures > 0 ? { consecutiveFailures: this.failures } : {}),
       ...(this.logins.pending === undefined ? {} : { loginStartedAt: this.logins.pending.startedAt }),
       ...(this.reason === undefined ? {} : { reason: this.reason }),
+      ...(this.accountChange === undefined ? {} : { previousSubject: this.accountChange.previousSubject, accountChangedAt: this.accountChange.at }),
     };
   }
 
@@ -376,13 +383,26 @@ export class Session {
   }
 
   /**
-   * The redirect for this session's pending login arrived (custom scheme or loopback). The state is
-   * single-use: the pending login is taken first, so a replay finds nothing.
+   * The redirect for this session's pending login arrived (custom scheme or loopback). `fromUser`: it
+   * was delivered by the user's own side (our socket, or a loopback caller whose uid was checked).
+   *
+   * Refused before anything is consumed — the sign-in goes on: a wrong state or `iss`, a missing code,
+   * repeated parameters, and the provider's `error=` unless the user's side delivered it (then it is
+   * the user saying no, and the sign-in ends). Otherwise the state is single-use: the pending login is
+   * taken before the exchange, so a replay finds nothing, and a failed exchange ends it.
    */
-  async completeLogin(login: PendingLogin, url: string): Promise<LoginOutcome> {
+  async completeLogin(login: PendingLogin, url: string, fromUser: boolean): Promise<LoginOutcome> {
+    let code: Secret;
+    try {
+      code = checkLoginRedirect(login, url);
+    } catch (error) {
+      if (error instanceof AuthorizationResponseError && fromUser && this.logins.pending === login) this.logins.end(login, error);
+      throw error;
+    }
+    if (this.logins.pending !== login) throw new BrokerError('LOGIN_FAILED', 'unknown or already used state: this sign-in timed out, was cancelled, or the redirect was replayed');
     this.logins.take(login);
     try {
-      const outcome = await this.queue.add(() => this.exchange(login, url));
+      const outcome = await this.queue.add(() => this.exchange(login, code));
       login.succeed(outcome);
       return outcome;
     } catch (error) {
@@ -393,8 +413,8 @@ export class Session {
     }
   }
 
-  private async exchange(login: PendingLogin, url: string): Promise<LoginOutcome> {
-    const tokens = await authorizationCodeGrant(this.tokenRequestDeps(), login, url);
+  private async exchange(login: PendingLogin, code: Secret): Promise<LoginOutcome> {
+    const tokens = await authorizationCodeGrant(this.tokenRequestDeps(), login, code);
     const subject = tokens.subject!;
     // Keychain first: a login whose tokens cannot be kept fails, and the previous session stays.
     await this.deps.store.save(this.name, tokens);
@@ -402,10 +422,22 @@ export class Session {
     this.retryAt = 0;
     this.reason = undefined;
     this.policy.reset();
+    const previousSubject = this.lastSubject;
     this.install(tokens);
     this.deps.publish({ event: 'loggedIn', data: { profile: this.name, subject, expiresAt: tokens.expiresAt } });
     this.deps.log.info({ profile: this.name, subject, refreshToken: tokens.refreshToken !== undefined }, 'signed in');
-    return { subject, ...(tokens.email === undefined ? {} : { email: tokens.email }), expiresAt: tokens.expiresAt };
+    // An account switch is never silent: logged, published, and shown in status.
+    if (previousSubject !== undefined && previousSubject !== subject) {
+      this.accountChange = { previousSubject, at: this.now() };
+      this.deps.log.warn({ profile: this.name, previousSubject, subject }, 'signed in to a different account than the previous session');
+      this.deps.publish({ event: 'accountChanged', data: { profile: this.name, previousSubject, subject, at: this.accountChange.at } });
+    }
+    return {
+      subject,
+      ...(tokens.email === undefined ? {} : { email: tokens.email }),
+      expiresAt: tokens.expiresAt,
+      ...(previousSubject !== undefined && previousSubject !== subject ? { previousSubject } : {}),
+    };
   }
 
   // ---- logout ----------------------------------------------------------------------------------
@@ -451,6 +483,7 @@ export class Session {
 
   private install(tokens: StoredTokens): void {
     this.tokens = tokens;
+    if (tokens.subject !== undefined) this.lastSubject = tokens.subject;
     this.setState('active');
     this.arm();
   }

@@ -74,18 +74,28 @@ export async function refreshGrant(deps: TokenRequestDeps, metadata: ProviderMet
 }
 
 /**
- * Ends a login: checks the redirect against the pending request (state, RFC 9207 `iss`), trades the
- * code and verifier for tokens, and validates the ID token against this request's nonce.
+ * The checks of a login's redirect that come before anything is consumed: state and, first of all,
+ * RFC 9207 `iss` (present and equal when the provider says it sends it), then the provider's error
+ * response, then the code. Throws LOGIN_FAILED (an `AuthorizationResponseError` for the provider's
+ * `error=`); returns the code.
  */
-export async function authorizationCodeGrant(deps: TokenRequestDeps, login: PendingLogin, url: string): Promise<StoredTokens> {
-  const { profile, http, now } = deps;
+export function checkLoginRedirect(login: PendingLogin, url: string): Secret {
   const { metadata } = login;
   // RFC 9207 §2.4: `iss` must match when present (and be present when the provider says it sends it).
-  const { code } = parseAuthorizationResponse(url, {
+  return parseAuthorizationResponse(url, {
     state: login.state,
     issuer: metadata.issuer,
     issRequired: metadata.authorizationResponseIssParameterSupported,
-  });
+  }).code;
+}
+
+/**
+ * Ends a login: trades the code (from `checkLoginRedirect`) and the verifier for tokens, and validates
+ * the ID token against this request's nonce.
+ */
+export async function authorizationCodeGrant(deps: TokenRequestDeps, login: PendingLogin, code: Secret): Promise<StoredTokens> {
+  const { profile, http, now } = deps;
+  const { metadata } = login;
   const sentAt = now();
   const set = await exchangeAuthorizationCode({
     http,

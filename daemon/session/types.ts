@@ -5,6 +5,7 @@ import type { BrokerEvent } from '../../proto/index.js';
 import type { OpenBrowser } from '../browser.js';
 import type { ProfileConfig } from '../config.js';
 import type { Logger } from '../log.js';
+import type { Caller, startLoopbackListener } from '../loopback-listener.js';
 import type { HttpClient, ProviderMetadata } from '../oauth/index.js';
 import type { TokenStore } from '../store/keychain.js';
 
@@ -18,10 +19,12 @@ export interface SessionDeps {
   readonly publish: (event: BrokerEvent) => void;
   readonly openBrowser: OpenBrowser;
   /** Delivers a loopback redirect to the broker's callback handling. */
-  readonly onLoopbackCallback: (url: string) => Promise<{ ok: boolean; message: string }>;
+  readonly onLoopbackCallback: (url: string, caller: Caller) => Promise<{ ok: boolean; message: string }>;
   /** Remembers a pending provider logout, so its redirect back is recognised. */
   readonly expectLogoutReturn: (state: string, profile: string) => void;
   readonly now?: () => number;
+  /** Starts the sign-in's loopback listener (unit tests pass a fake). @default startLoopbackListener */
+  readonly startListener?: typeof startLoopbackListener;
 }
 
 export interface TokenRequest {

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { FAKE_BROWSER, waitForBrowserUrl } from './browser-user.js';
+import { FAKE_BROWSER, LAUNCHER_URL, waitForBrowserUrl } from './browser-user.js';
 import { startDaemon, tempDir, type DaemonProcess } from './daemon.js';
 import type { TestIdp } from './idp.js';
 
@@ -15,7 +15,10 @@ export interface BrokerHarness {
   /** The keychain service this daemon stores under. */
   readonly keychainService: string;
   readonly env: NodeJS.ProcessEnv;
-  /** The next URL the daemon opened in the "browser". */
+  /**
+   * The next URL the daemon opened in the "browser". A sign-in opens the broker's one-time launcher;
+   * this follows it once, as the browser would, and returns where it leads (the authorization URL).
+   */
   nextBrowserUrl(timeoutMs?: number): Promise<string>;
   /** Stops the daemon and starts a new one with the same config, socket and keychain. */
   restart(): Promise<DaemonProcess>;
@@ -63,7 +66,7 @@ export async function startBroker(
     nextBrowserUrl: async (timeoutMs = 15_000) => {
       const url = await waitForBrowserUrl(browserLog, { after: consumed, timeoutMs });
       consumed += 1;
-      return url;
+      return followLauncher(url);
     },
     restart: async () => {
       await daemon.stop();
@@ -75,4 +78,14 @@ export async function startBroker(
     },
   };
   return harness;
+}
+
+/** Fetches a launcher URL once (as the browser would) and returns its redirect target; other URLs as they are. */
+export async function followLauncher(url: string): Promise<string> {
+  if (!LAUNCHER_URL.test(url)) return url;
+  const response = await fetch(url, { redirect: 'manual' });
+  const location = response.headers.get('location');
+  await response.body?.cancel();
+  if (response.status !== 302 || location === null) throw new Error(`launcher ${url} answered ${response.status} without a redirect`);
+  return location;
 }

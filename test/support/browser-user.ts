@@ -137,11 +137,19 @@ function isFinalRedirect(request: Request, page: Page, providerOrigin: string): 
   return request.isNavigationRequest() && request.frame() === page.mainFrame() && new URL(url).origin !== providerOrigin;
 }
 
+/** The broker's one-time launcher (`http://127.0.0.1:<port>/start/<random>`): it redirects to the provider once. */
+export const LAUNCHER_URL = /^http:\/\/127\.0\.0\.1:\d+\/start\/[A-Za-z0-9_-]+$/;
+
 async function drive(page: Page, url: string, login: string | undefined): Promise<SignInResult & { sawLoginForm: boolean }> {
-  const providerOrigin = new URL(url).origin;
+  // Opened with the broker's launcher: the provider is wherever the launcher redirects to.
+  let providerOrigin = LAUNCHER_URL.test(url) ? undefined : new URL(url).origin;
   const final = new Promise<string>((resolve) => {
     let seen = false;
     page.on('request', (request) => {
+      if (providerOrigin === undefined) {
+        if (request.redirectedFrom()?.url() === url) providerOrigin = new URL(request.url()).origin;
+        return;
+      }
       if (seen || !isFinalRedirect(request, page, providerOrigin)) return;
       seen = true;
       const redirectUrl = request.url();

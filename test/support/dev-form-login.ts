@@ -4,6 +4,14 @@
  * loopback URL, which is returned without being followed.
  */
 export async function signInWithDevForm(authorizeUrl: string, login = 'alice'): Promise<string> {
+  // The broker's one-time launcher (http://127.0.0.1:<port>/start/<random>) leads to the provider once.
+  if (/^http:\/\/127\.0\.0\.1:\d+\/start\//.test(authorizeUrl)) {
+    const launched = await fetch(authorizeUrl, { redirect: 'manual' });
+    const target = launched.headers.get('location');
+    await launched.body?.cancel();
+    if (launched.status !== 302 || target === null) throw new Error(`the sign-in link answered ${launched.status}`);
+    authorizeUrl = target;
+  }
   const provider = new URL(authorizeUrl).origin;
   const jar = new Map<string, string>();
   let url = authorizeUrl;

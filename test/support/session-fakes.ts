@@ -155,6 +155,7 @@ export async function startSession(
   const provider = options.provider ?? fakeProvider();
   const events: BrokerEvent[] = [];
   const browser: string[] = [];
+  const launchers = new Map<string, () => string>();
   const logs: Array<Record<string, unknown>> = [];
   const log = pino({ level: 'debug' }, { write: (line: string) => void logs.push(JSON.parse(line) as Record<string, unknown>) });
   if (options.tokens) await store.save('main', options.tokens);
@@ -170,10 +171,17 @@ export async function startSession(
       options.onEvent?.(event);
     },
     openBrowser: async (url) => {
-      browser.push(url);
+      // A sign-in opens its one-time launcher, which leads the browser to the authorization URL.
+      browser.push(launchers.get(url)?.() ?? url);
       return true;
     },
     onLoopbackCallback: async () => ({ ok: false, message: 'not used' }),
+    // No socket in unit tests: a listener that only hands out its launcher URL.
+    startListener: async (listenerOptions) => {
+      const launchUrl = `http://127.0.0.1:1/start/fake-${launchers.size}`;
+      launchers.set(launchUrl, () => listenerOptions.launcher?.target() ?? launchUrl);
+      return { redirectUri: 'http://127.0.0.1:1/callback', port: 1, launchUrl, close: () => {}, done: new Promise(() => {}) };
+    },
     expectLogoutReturn: () => {},
   });
   await session.restore();

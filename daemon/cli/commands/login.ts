@@ -45,6 +45,9 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
       const who = result.email ?? result.subject;
       const until = result.expiresAt === undefined ? '' : `; access token valid until ${new Date(result.expiresAt).toLocaleTimeString()}`;
       context.out(`Signed in to ${result.profile}${who ? ` as ${who}` : ''}${until}.`);
+      if (result.previousSubject !== undefined) {
+        context.err(`Note: this is a different account than the previous session of ${result.profile} (was ${result.previousSubject}, now ${result.subject ?? 'unknown'}).`);
+      }
     }
     return 0;
   } catch (error) {
@@ -65,7 +68,8 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
 function showWaiting(pending: LoginResult, context: CommandContext, browser: boolean): NodeJS.Timeout | undefined {
   const verb = pending.joined ? 'A sign-in is already under way; waiting for it' : browser ? 'Opened your browser to sign in' : 'Sign in';
   context.err(`${verb} (profile ${pending.profile}).`);
-  context.err(`If no browser opened, visit:\n\n  ${pending.authorizationUrl}\n`);
+  // A one-time link: opening it a second time (say, here and in the browser) stops the sign-in.
+  context.err(`If no browser opened, visit (once):\n\n  ${pending.authorizationUrl}\n`);
   const started = pending.startedAt ?? Date.now();
   const timesOutAt = pending.timesOutAt;
   if (!process.stderr.isTTY) {
