@@ -63,6 +63,11 @@ export interface ProfileStatus {
   readonly loginStartedAt?: number;
   /** Why the profile is in `login-required`, e.g. "invalid_grant". */
   readonly reason?: string;
+  /**
+   * The provider's clock minus this machine's, in seconds (±0.5 s: the `Date` header has whole seconds),
+   * measured at the last token-endpoint answer of a refresh. Positive: this machine is behind.
+   */
+  readonly clockSkewSeconds?: number;
 }
 
 export interface StatusResult {

@@ -22,11 +22,14 @@ import { FailurePolicy } from './failure-policy.js';
 import { LoginSlot, type LoginStart, type LoginStartOptions } from './login-slot.js';
 import { RefreshTimer } from './refresh-timer.js';
 import { minValidMs, nextAttemptAt, plannedRefreshAt } from './schedule.js';
-import { authorizationCodeGrant, classifyRefreshFailure, refreshGrant, UnverifiedRefresh, type TokenRequestDeps } from './token-requests.js';
+import { authorizationCodeGrant, classifyRefreshFailure, ClockSkewError, describeClockSkew, refreshGrant, UnverifiedRefresh, type TokenRequestDeps } from './token-requests.js';
 import type { SessionDeps, TokenRequest } from './types.js';
 import { raceDeadline, sleepUntil } from './wait.js';
 
 export type { SessionDeps, TokenRequest } from './types.js';
+
+/** A clock further off than this (from the provider's) is logged as a warning. @see doctor's SKEW_WARN_SECONDS */
+const CLOCK_SKEW_WARN_MS = 30_000;
 export type { LoginStart } from './login-slot.js';
 
 export class Session {
@@ -132,6 +135,7 @@ export class Session {
       ...(this.failures > 0 ? { consecutiveFailures: this.failures } : {}),
       ...(this.logins.pending === undefined ? {} : { loginStartedAt: this.logins.pending.startedAt }),
       ...(this.reason === undefined ? {} : { reason: this.reason }),
+      ...(this.clockSkewMs === undefined ? {} : { clockSkewSeconds: Math.round(this.clockSkewMs / 100) / 10 }),
     };
   }
 
@@ -238,9 +242,17 @@ export class Session {
     log.debug({ profile: this.name, why }, 'refreshing the access token');
     try {
       const metadata = await this.deps.metadata();
-      const { tokens: next, rotated } = await refreshGrant(this.tokenRequestDeps(), metadata, { ...tokens, refreshToken: tokens.refreshToken });
-      // Rotation: the new refresh token reaches the keychain before anyone gets the new access token.
-      if (await this.persistRefreshed(next, rotated)) this.reason = undefined;
+      let kept: boolean | undefined;
+      const { tokens: next, rotated, clockSkewMs } = await refreshGrant(
+        this.tokenRequestDeps(),
+        metadata,
+        { ...tokens, refreshToken: tokens.refreshToken },
+        { keepRotated: async (refreshToken) => void (kept = await this.keepRotatedRefreshToken(refreshToken)) },
+      );
+      this.noteClockSkew(clockSkewMs);
+      // The complete answer replaces the entry (the rotated refresh token is already in it, or its failure
+      // was reported loudly once, by keepRotatedRefreshToken).
+      if (kept === false ? await this.saveQuietly(next) : await this.persistRefreshed(next, false)) this.reason = undefined;
       this.failures = 0;
       this.retryAt = 0;
       this.lastRefresh = { at: this.now(), ok: true };
@@ -250,22 +262,50 @@ export class Session {
       return next;
     } catch (error) {
       if (!(error instanceof UnverifiedRefresh)) throw await this.refreshFailed(error);
-      await this.keepRotatedRefreshToken(error.refreshToken);
+      if (error.failure instanceof ClockSkewError) this.noteClockSkew(error.failure.skewMs);
+      log.warn(
+        { profile: this.name, rotatedKept: error.refreshToken !== undefined },
+        'refresh not completed (its ID token could not be checked yet); the access token in use stays, and a rotated refresh token was kept for the next attempt',
+      );
       throw await this.refreshFailed(error.failure);
     }
   }
 
   /**
-   * The provider rotated the refresh token, but the refresh could not be completed (its ID token could
-   * not be checked yet): the old refresh token is spent, so the new one replaces it, in the keychain
-   * first, and the next attempt uses it. The access token in use stays.
+   * The provider rotated the refresh token: the old one is spent, so the new one replaces it — in the
+   * keychain first, before the answer is looked at any further (refreshGrant calls this). The access token
+   * in use stays until the refresh completes. Updated in place: apps waiting for the refresh must not take
+   * this for a newer access token.
    */
-  private async keepRotatedRefreshToken(refreshToken: Secret): Promise<void> {
-    if (!this.tokens) return;
-    const kept: StoredTokens = { ...this.tokens, refreshToken };
-    await this.persistRefreshed(kept, true);
-    this.tokens = kept;
-    this.deps.log.warn({ profile: this.name }, 'refresh not completed (its ID token could not be checked yet); the rotated refresh token was kept for the next attempt');
+  private async keepRotatedRefreshToken(refreshToken: Secret): Promise<boolean> {
+    const current = this.tokens;
+    if (!current) return false;
+    const saved = await this.persistRefreshed({ ...current, refreshToken }, true);
+    current.refreshToken = refreshToken;
+    if (saved) this.deps.log.debug({ profile: this.name }, 'rotated refresh token saved');
+    return saved;
+  }
+
+  private async saveQuietly(next: StoredTokens): Promise<boolean> {
+    try {
+      await this.deps.store.save(this.name, next);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The provider's clock minus ours, measured at its last token-endpoint answer (status shows it). */
+  private clockSkewMs: number | undefined;
+
+  private noteClockSkew(skewMs: number | undefined): void {
+    if (skewMs === undefined) return;
+    const before = this.clockSkewMs;
+    this.clockSkewMs = skewMs;
+    const far = Math.abs(skewMs) > CLOCK_SKEW_WARN_MS;
+    if (far && (before === undefined || Math.abs(before - skewMs) > CLOCK_SKEW_WARN_MS)) {
+      this.deps.log.warn({ profile: this.name, clockSkewSeconds: Math.round(skewMs / 1000) }, `${describeClockSkew(skewMs)}: set the clock right (enable NTP)`);
+    }
   }
 
   /**
@@ -430,7 +470,7 @@ export class Session {
   }
 
   private tokenRequestDeps(): TokenRequestDeps {
-    return { profile: this.deps.profile, http: this.deps.http, now: this.now };
+    return { profile: this.deps.profile, http: this.deps.http, now: this.now, log: this.deps.log };
   }
 
   private logoutDeps() {

@@ -44,8 +44,18 @@ export function formatStatus(status: StatusResult, now: number): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
   const format = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   lines.push(format(header), ...rows.map(format));
+  // A clock far off the provider's (measured by the daemon at its last refresh) gets a line of its own.
+  for (const p of status.profiles) {
+    const skew = p.clockSkewSeconds;
+    if (skew === undefined || Math.abs(skew) < CLOCK_SKEW_NOTE_SECONDS) continue;
+    const off = `${formatDuration(Math.abs(skew) * 1000)} ${skew > 0 ? 'behind' : 'ahead of'}`;
+    lines.push(`clock skew (${p.name}): this machine's clock is ${off} the provider's (${skew > 0 ? '+' : ''}${skew} s); set it right (enable NTP)`);
+  }
   return lines.join('\n');
 }
+
+/** A clock this far off the provider's is mentioned below the table. @see doctor's SKEW_WARN_SECONDS */
+const CLOCK_SKEW_NOTE_SECONDS = 30;
 
 function profileRow(p: ProfileStatus, now: number): string[] {
   const last = p.lastRefresh
