@@ -18,6 +18,7 @@ import type { StoredTokens } from '../store/keychain.js';
 import { randomUrlSafe } from '../oauth/pkce.js';
 import type { LoginOutcome, PendingLogin } from './login-flow.js';
 import { logout, type LogoutOutcome } from './logout.js';
+import { bindingProblem } from './binding.js';
 import { FailurePolicy } from './failure-policy.js';
 import { LoginSlot, type LoginStart, type LoginStartOptions } from './login-slot.js';
 import { RefreshTimer } from './refresh-timer.js';
@@ -109,6 +110,18 @@ export class Session {
       throw error;
     }
     if (!tokens) return;
+    // The tokens were issued to another issuer or client than the profile names now: never sent anywhere.
+    // The entry stays (pointing the profile back restores the session; a new sign-in replaces it).
+    const problem = bindingProblem(tokens, this.deps.profile);
+    if (problem) {
+      this.reason = problem;
+      this.setState('login-required');
+      this.deps.log.warn(
+        { profile: this.name, reason: problem, storedIssuer: tokens.issuer, issuer: this.deps.profile.issuer },
+        'stored tokens belong to another issuer or client than the profile names now: sign-in required (they are not used)',
+      );
+      return;
+    }
     if (!tokens.refreshToken && tokens.expiresAt <= this.now()) {
       this.deps.log.info({ profile: this.name }, 'stored access token expired and there is no refresh token: sign-in needed');
       return;
@@ -238,6 +251,14 @@ export class Session {
       throw new BrokerError('LOGIN_REQUIRED', `${this.name}: the access token expired and the provider issued no refresh token`);
     }
     const { log } = this.deps;
+    const problem = bindingProblem(tokens, this.deps.profile);
+    if (problem) {
+      // Never reached with tokens installed by restore or sign-in (both check); a guard, not a policy: no revocation.
+      this.clearTokens();
+      this.reason = problem;
+      this.setState('login-required');
+      throw new BrokerError('LOGIN_REQUIRED', `${this.name}: the stored tokens belong to another issuer or client (${problem}); sign-in required`);
+    }
     this.setState('refreshing');
     log.debug({ profile: this.name, why }, 'refreshing the access token');
     try {
@@ -455,7 +476,9 @@ export class Session {
     return this.queue.add(
       async () => {
         this.logins.cancel(new BrokerError('LOGIN_CANCELLED', `${this.name}: signed out`));
-        const tokens = this.tokens ?? (await this.deps.store.load(this.name));
+        const stored = this.tokens ?? (await this.deps.store.load(this.name));
+        // Tokens of another issuer or client are not revoked at this one's endpoint (binding.ts).
+        const tokens = stored && bindingProblem(stored, this.deps.profile) === undefined ? stored : undefined;
         const outcome = await logout({ ...this.logoutDeps(), tokens, showLogoutPage: openBrowser, revoke: true });
         this.clearTokens();
         this.reason = undefined;

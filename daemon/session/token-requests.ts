@@ -117,6 +117,8 @@ export async function refreshGrant(
       ...(subject === undefined ? {} : { subject }),
       ...(email === undefined ? {} : { email }),
       savedAt: receivedAt,
+      issuer: profile.issuer,
+      clientId: profile.clientId,
     },
   };
 }
@@ -177,6 +179,8 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
     subject: claims.sub,
     ...(claims.email === undefined ? {} : { email: claims.email }),
     savedAt: receivedAt,
+    issuer: profile.issuer,
+    clientId: profile.clientId,
   };
 }
 
