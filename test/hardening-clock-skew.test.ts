@@ -20,7 +20,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerError, type BrokerClient, type BrokerEvent } from '../client/index.js';
 import { launchBrowserUser, type BrowserUser } from './support/browser-user.js';
 import type { BrokerHarness } from './support/broker.js';
-import { tempDir } from './support/daemon.js';
+import { runCli, tempDir } from './support/daemon.js';
 import { startTestIdp, type TestIdp } from './support/idp.js';
 import { client, profileStatus, recordEvents, signIn, sleep, startRefreshBroker, storedEntry, waitFor } from './support/refresh-e2e.js';
 
@@ -145,6 +145,9 @@ describe('a wrong clock during refresh', () => {
       // The provider's clock minus ours: the opposite of the offset (±2 s: Date has whole seconds, and load).
       expect(Math.abs(status.clockSkewSeconds! + offset), `clockSkewSeconds ${status.clockSkewSeconds}`).toBeLessThan(3);
       const skewSeen = status.clockSkewSeconds!;
+      const text = await runCli(['status'], { env: { TOKENBROKER_SOCKET: r.harness.daemon.socketPath } });
+      expect(text.stdout).toContain(`clock skew (main): this machine's clock is`);
+      expect(text.stdout).toContain(offset < 0 ? 'behind the provider' : 'ahead of the provider');
 
       await r.setClock(0);
       const current = await r.app.getToken();
