@@ -285,8 +285,10 @@ export class Session {
       if (!(error instanceof UnverifiedRefresh)) throw await this.refreshFailed(error);
       if (error.failure instanceof ClockSkewError) this.noteClockSkew(error.failure.skewMs);
       log.warn(
-        { profile: this.name, rotatedKept: error.refreshToken !== undefined },
-        'refresh not completed (its ID token could not be checked yet); the access token in use stays, and a rotated refresh token was kept for the next attempt',
+        { profile: this.name },
+        error.refreshToken === undefined
+          ? 'refresh not completed (its ID token could not be checked yet); the access token in use stays'
+          : 'refresh not completed (its ID token could not be checked yet); the rotated refresh token was kept for the next attempt',
       );
       throw await this.refreshFailed(error.failure);
     }

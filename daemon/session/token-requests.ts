@@ -94,10 +94,10 @@ export async function refreshGrant(
         throw error;
       })
       .catch((error: unknown) => {
-        if (isTimeClaimFailure(error)) throw new UnverifiedRefresh(new ClockSkewError(error, skew), set.refreshToken);
+        if (isTimeClaimFailure(error)) throw new UnverifiedRefresh(new ClockSkewError(error, skew), rotated ? set.refreshToken : undefined);
         // The key set cannot be fetched just now: the new tokens are not used (a rotated refresh token was
         // already kept by the hook).
-        if (classifyRefreshFailure(error).transient) throw new UnverifiedRefresh(error, set.refreshToken);
+        if (classifyRefreshFailure(error).transient) throw new UnverifiedRefresh(error, rotated ? set.refreshToken : undefined);
         throw error;
       });
     subject = claims.sub;
