@@ -28,10 +28,10 @@ import type { SessionDeps, TokenRequest } from './types.js';
 import { raceDeadline, sleepUntil } from './wait.js';
 
 export type { SessionDeps, TokenRequest } from './types.js';
+export type { LoginStart } from './login-slot.js';
 
 /** A clock further off than this (from the provider's) is logged as a warning. @see doctor's SKEW_WARN_SECONDS */
 const CLOCK_SKEW_WARN_MS = 30_000;
-export type { LoginStart } from './login-slot.js';
 
 export class Session {
   private stateValue: ProfileState = 'logged-out';
