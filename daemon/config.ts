@@ -5,6 +5,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { checkConfigPermissions } from './config-permissions.js';
 import {
   BrokerError,
   PROFILE_NAME_PATTERN,
@@ -190,6 +191,8 @@ export function loadConfig(file: string, options: { readonly allowMissing?: bool
     }
     throw new BrokerError('CONFIG_INVALID', `cannot read the config file ${file}: ${(error as Error).message}`);
   }
+  // Whoever can write the config decides where refresh tokens go: it must be the user's own (config-permissions.ts).
+  checkConfigPermissions(file);
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -69,6 +69,11 @@ export interface ProfileStatus {
    */
   readonly previousSubject?: string;
   readonly accountChangedAt?: number;
+  /**
+   * The provider's clock minus this machine's, in seconds (±0.5 s: the `Date` header has whole seconds),
+   * measured at the last token-endpoint answer of a refresh. Positive: this machine is behind.
+   */
+  readonly clockSkewSeconds?: number;
 }
 
 export interface StatusResult {

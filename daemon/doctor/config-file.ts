@@ -1,5 +1,6 @@
 /** `config`: the config file loads and validates; a broken one is named down to the field. */
 import { BrokerError } from '../../proto/index.js';
+import { ConfigPermissionError } from '../config-permissions.js';
 import { loadConfig, type BrokerConfig } from '../config.js';
 import { result, type CheckResult } from './types.js';
 
@@ -17,6 +18,7 @@ export function checkConfig(configPath: string, explicit: boolean): ConfigCheck 
     config = loadConfig(configPath, { allowMissing: !explicit });
   } catch (error) {
     if (!(error instanceof BrokerError)) throw error;
+    if (error instanceof ConfigPermissionError) return { result: result('config', TITLE, 'fail', error.problem, error.fix), config: undefined };
     const field = error.field;
     const missing = /^cannot read the config file/.test(error.message) && /ENOENT/.test(error.message);
     const fix = missing

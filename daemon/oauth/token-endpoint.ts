@@ -20,6 +20,10 @@ export interface TokenSet {
   readonly idToken?: Secret;
   /** Granted scopes: the response's `scope`, else the requested ones (RFC 6749 §5.1). */
   readonly scopes: string[];
+  /** The provider's `expires_in` when it was above MAX_EXPIRES_IN_SECONDS (and `expiresAt` was clamped to that bound). */
+  readonly expiresInClamped?: number;
+  /** The provider's clock at its answer: the response's `Date` header (RFC 9110 §6.6.1), epoch ms, when present and valid. */
+  readonly providerDate?: number;
 }
 
 /**
@@ -27,6 +31,14 @@ export interface TokenSet {
  * purpose: refreshing early is harmless, handing out an expired token is not.
  */
 export const DEFAULT_EXPIRES_IN_SECONDS = 300;
+
+/**
+ * The longest access-token lifetime the broker believes: one year. RFC 6749 sets no bound, but a larger
+ * `expires_in` is a provider bug (one answered `1e13`, a date beyond what `Date` can represent); the
+ * token is used with this lifetime instead, and the caller logs a warning. Clamped, not refused: a
+ * refused answer would throw away a rotated refresh token that came with it.
+ */
+export const MAX_EXPIRES_IN_SECONDS = 365 * 24 * 3600;
 
 interface Common {
   readonly http: HttpClient;
@@ -82,6 +94,7 @@ export function refreshAccessToken(options: RefreshAccessTokenOptions): Promise<
 async function requestTokens(options: Common, form: Record<string, string>, fallbackScopes: readonly string[]): Promise<TokenSet> {
   const now = options.now ?? Date.now;
   let body: unknown;
+  let providerDate: number | undefined;
   try {
     // RFC 6749 §3.2: POST, application/x-www-form-urlencoded. got retries error statuses, and network
     // failures only where the request never left (a spent code or rotated token must not be resent).
@@ -91,11 +104,20 @@ async function requestTokens(options: Common, form: Record<string, string>, fall
       retry: { errorCodes: [...NOT_DELIVERED_ERROR_CODES] },
     });
     body = response.body;
+    providerDate = parseDateHeader(response.headers?.date);
   } catch (error) {
     const details = classifyHttpFailure(error, 'token endpoint', now());
     throw new TokenEndpointError(errorCodeFor(details), details.message, details, { now: now() });
   }
-  return parseTokenResponse(body, fallbackScopes, now());
+  const set = parseTokenResponse(body, fallbackScopes, now());
+  return providerDate === undefined ? set : { ...set, providerDate };
+}
+
+/** An HTTP-date (RFC 9110 §5.6.7), as epoch ms; undefined when absent or unparseable. */
+export function parseDateHeader(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const time = Date.parse(value);
+  return Number.isFinite(time) ? time : undefined;
 }
 
 function malformed(field: string, problem: string): TokenEndpointError {
@@ -129,6 +151,8 @@ export function parseTokenResponse(body: unknown, fallbackScopes: readonly strin
   if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0) {
     throw malformed('expires_in', 'is not a positive number of seconds');
   }
+  const clamped = expiresIn > MAX_EXPIRES_IN_SECONDS ? expiresIn : undefined;
+  if (clamped !== undefined) expiresIn = MAX_EXPIRES_IN_SECONDS;
 
   const scope = json['scope'];
   if (scope !== undefined && scope !== null && typeof scope !== 'string') throw malformed('scope', 'is not a string');
@@ -140,10 +164,11 @@ export function parseTokenResponse(body: unknown, fallbackScopes: readonly strin
   return {
     accessToken: new Secret(accessToken),
     tokenType: 'Bearer',
-    expiresAt: receivedAt + Math.floor(expiresIn * 1000),
+    expiresAt: receivedAt + Math.floor((expiresIn as number) * 1000),
     ...(refreshToken === undefined ? {} : { refreshToken }),
     ...(idToken === undefined ? {} : { idToken }),
     scopes,
+    ...(clamped === undefined ? {} : { expiresInClamped: clamped }),
   };
 }
 

@@ -18,17 +18,21 @@ import type { StoredTokens } from '../store/keychain.js';
 import { randomUrlSafe } from '../oauth/pkce.js';
 import type { LoginOutcome, PendingLogin } from './login-flow.js';
 import { logout, type LogoutOutcome } from './logout.js';
+import { bindingProblem } from './binding.js';
 import { FailurePolicy } from './failure-policy.js';
 import { LoginSlot, type LoginStart, type LoginStartOptions } from './login-slot.js';
 import { RefreshTimer } from './refresh-timer.js';
 import { minValidMs, nextAttemptAt, plannedRefreshAt } from './schedule.js';
 import { AuthorizationResponseError } from '../oauth/index.js';
-import { authorizationCodeGrant, checkLoginRedirect, classifyRefreshFailure, refreshGrant, UnverifiedRefresh, type TokenRequestDeps } from './token-requests.js';
+import { authorizationCodeGrant, checkLoginRedirect, classifyRefreshFailure, ClockSkewError, describeClockSkew, refreshGrant, UnverifiedRefresh, type TokenRequestDeps } from './token-requests.js';
 import type { SessionDeps, TokenRequest } from './types.js';
 import { raceDeadline, sleepUntil } from './wait.js';
 
 export type { SessionDeps, TokenRequest } from './types.js';
 export type { LoginStart } from './login-slot.js';
+
+/** A clock further off than this (from the provider's) is logged as a warning. @see doctor's SKEW_WARN_SECONDS */
+const CLOCK_SKEW_WARN_MS = 30_000;
 
 export class Session {
   private stateValue: ProfileState = 'logged-out';
@@ -112,6 +116,18 @@ export class Session {
       throw error;
     }
     if (!tokens) return;
+    // The tokens were issued to another issuer or client than the profile names now: never sent anywhere.
+    // The entry stays (pointing the profile back restores the session; a new sign-in replaces it).
+    const problem = bindingProblem(tokens, this.deps.profile);
+    if (problem) {
+      this.reason = problem;
+      this.setState('login-required');
+      this.deps.log.warn(
+        { profile: this.name, reason: problem, storedIssuer: tokens.issuer, issuer: this.deps.profile.issuer },
+        'stored tokens belong to another issuer or client than the profile names now: sign-in required (they are not used)',
+      );
+      return;
+    }
     if (!tokens.refreshToken && tokens.expiresAt <= this.now()) {
       this.deps.log.info({ profile: this.name }, 'stored access token expired and there is no refresh token: sign-in needed');
       return;
@@ -139,6 +155,7 @@ export class Session {
       ...(this.logins.pending === undefined ? {} : { loginStartedAt: this.logins.pending.startedAt }),
       ...(this.reason === undefined ? {} : { reason: this.reason }),
       ...(this.accountChange === undefined ? {} : { previousSubject: this.accountChange.previousSubject, accountChangedAt: this.accountChange.at }),
+      ...(this.clockSkewMs === undefined ? {} : { clockSkewSeconds: Math.round(this.clockSkewMs / 100) / 10 }),
     };
   }
 
@@ -241,13 +258,29 @@ export class Session {
       throw new BrokerError('LOGIN_REQUIRED', `${this.name}: the access token expired and the provider issued no refresh token`);
     }
     const { log } = this.deps;
+    const problem = bindingProblem(tokens, this.deps.profile);
+    if (problem) {
+      // Never reached with tokens installed by restore or sign-in (both check); a guard, not a policy: no revocation.
+      this.clearTokens();
+      this.reason = problem;
+      this.setState('login-required');
+      throw new BrokerError('LOGIN_REQUIRED', `${this.name}: the stored tokens belong to another issuer or client (${problem}); sign-in required`);
+    }
     this.setState('refreshing');
     log.debug({ profile: this.name, why }, 'refreshing the access token');
     try {
       const metadata = await this.deps.metadata();
-      const { tokens: next, rotated } = await refreshGrant(this.tokenRequestDeps(), metadata, { ...tokens, refreshToken: tokens.refreshToken });
-      // Rotation: the new refresh token reaches the keychain before anyone gets the new access token.
-      if (await this.persistRefreshed(next, rotated)) this.reason = undefined;
+      let kept: boolean | undefined;
+      const { tokens: next, rotated, clockSkewMs } = await refreshGrant(
+        this.tokenRequestDeps(),
+        metadata,
+        { ...tokens, refreshToken: tokens.refreshToken },
+        { keepRotated: async (refreshToken) => void (kept = await this.keepRotatedRefreshToken(refreshToken)) },
+      );
+      this.noteClockSkew(clockSkewMs);
+      // The complete answer replaces the entry (the rotated refresh token is already in it, or its failure
+      // was reported loudly once, by keepRotatedRefreshToken).
+      if (kept === false ? await this.saveQuietly(next) : await this.persistRefreshed(next, false)) this.reason = undefined;
       this.failures = 0;
       this.retryAt = 0;
       this.lastRefresh = { at: this.now(), ok: true };
@@ -257,22 +290,52 @@ export class Session {
       return next;
     } catch (error) {
       if (!(error instanceof UnverifiedRefresh)) throw await this.refreshFailed(error);
-      await this.keepRotatedRefreshToken(error.refreshToken);
+      if (error.failure instanceof ClockSkewError) this.noteClockSkew(error.failure.skewMs);
+      log.warn(
+        { profile: this.name },
+        error.refreshToken === undefined
+          ? 'refresh not completed (its ID token could not be checked yet); the access token in use stays'
+          : 'refresh not completed (its ID token could not be checked yet); the rotated refresh token was kept for the next attempt',
+      );
       throw await this.refreshFailed(error.failure);
     }
   }
 
   /**
-   * The provider rotated the refresh token, but the refresh could not be completed (its ID token could
-   * not be checked yet): the old refresh token is spent, so the new one replaces it, in the keychain
-   * first, and the next attempt uses it. The access token in use stays.
+   * The provider rotated the refresh token: the old one is spent, so the new one replaces it — in the
+   * keychain first, before the answer is looked at any further (refreshGrant calls this). The access token
+   * in use stays until the refresh completes. Updated in place: apps waiting for the refresh must not take
+   * this for a newer access token.
    */
-  private async keepRotatedRefreshToken(refreshToken: Secret): Promise<void> {
-    if (!this.tokens) return;
-    const kept: StoredTokens = { ...this.tokens, refreshToken };
-    await this.persistRefreshed(kept, true);
-    this.tokens = kept;
-    this.deps.log.warn({ profile: this.name }, 'refresh not completed (its ID token could not be checked yet); the rotated refresh token was kept for the next attempt');
+  private async keepRotatedRefreshToken(refreshToken: Secret): Promise<boolean> {
+    const current = this.tokens;
+    if (!current) return false;
+    const saved = await this.persistRefreshed({ ...current, refreshToken }, true);
+    current.refreshToken = refreshToken;
+    if (saved) this.deps.log.debug({ profile: this.name }, 'rotated refresh token saved');
+    return saved;
+  }
+
+  private async saveQuietly(next: StoredTokens): Promise<boolean> {
+    try {
+      await this.deps.store.save(this.name, next);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** The provider's clock minus ours, measured at its last token-endpoint answer (status shows it). */
+  private clockSkewMs: number | undefined;
+
+  private noteClockSkew(skewMs: number | undefined): void {
+    if (skewMs === undefined) return;
+    const before = this.clockSkewMs;
+    this.clockSkewMs = skewMs;
+    const far = Math.abs(skewMs) > CLOCK_SKEW_WARN_MS;
+    if (far && (before === undefined || Math.abs(before - skewMs) > CLOCK_SKEW_WARN_MS)) {
+      this.deps.log.warn({ profile: this.name, clockSkewSeconds: Math.round(skewMs / 1000) }, `${describeClockSkew(skewMs)}: set the clock right (enable NTP)`);
+    }
   }
 
   /**
@@ -447,7 +510,9 @@ export class Session {
     return this.queue.add(
       async () => {
         this.logins.cancel(new BrokerError('LOGIN_CANCELLED', `${this.name}: signed out`));
-        const tokens = this.tokens ?? (await this.deps.store.load(this.name));
+        const stored = this.tokens ?? (await this.deps.store.load(this.name));
+        // Tokens of another issuer or client are not revoked at this one's endpoint (binding.ts).
+        const tokens = stored && bindingProblem(stored, this.deps.profile) === undefined ? stored : undefined;
         const outcome = await logout({ ...this.logoutDeps(), tokens, showLogoutPage: openBrowser, revoke: true });
         this.clearTokens();
         this.reason = undefined;
@@ -462,7 +527,7 @@ export class Session {
   }
 
   private tokenRequestDeps(): TokenRequestDeps {
-    return { profile: this.deps.profile, http: this.deps.http, now: this.now };
+    return { profile: this.deps.profile, http: this.deps.http, now: this.now, log: this.deps.log };
   }
 
   private logoutDeps() {

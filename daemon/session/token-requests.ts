@@ -14,6 +14,8 @@ import {
   type HttpClient,
   type ProviderMetadata,
 } from '../oauth/index.js';
+import type { Logger } from '../log.js';
+import { MAX_EXPIRES_IN_SECONDS } from '../oauth/token-endpoint.js';
 import type { Secret } from '../secret.js';
 import type { StoredTokens } from '../store/keychain.js';
 import type { PendingLogin } from './login-flow.js';
@@ -23,42 +25,88 @@ export interface TokenRequestDeps {
   readonly profile: ProfileConfig;
   readonly http: HttpClient;
   readonly now: () => number;
+  /** Told about answers the broker had to correct (an `expires_in` above the bound). @default ignore */
+  readonly log?: Pick<Logger, 'warn'>;
 }
 
 export interface Refreshed {
   readonly tokens: StoredTokens;
   /** The provider issued a *different* refresh token (rotation); the old one is dead from now on. */
   readonly rotated: boolean;
+  /** The provider's clock minus ours (ms), from the answer's `Date` header; undefined without one. */
+  readonly clockSkewMs?: number;
+}
+
+export interface RefreshHooks {
+  /**
+   * Called with a rotated refresh token as soon as the provider's answer is parsed, before any other work
+   * (ID-token validation, a JWKS fetch, logging): from that moment it is the only refresh token that works,
+   * so it must reach the keychain first. The refresh waits for it.
+   */
+  readonly keepRotated?: (refreshToken: Secret) => Promise<void>;
+}
+
+/**
+ * The provider's clock minus ours, in ms: a `Date` header has whole seconds (truncated), so the provider's
+ * time was on average half a second later than it says; ours is the middle of the request.
+ */
+export function clockSkewMs(providerDate: number | undefined, sentAt: number, receivedAt: number): number | undefined {
+  if (providerDate === undefined) return undefined;
+  return Math.round(providerDate + 500 - (sentAt + receivedAt) / 2);
+}
+
+/** ID-token checks that compare a claim with the local clock (OIDC Core §3.1.3.7 steps 9–10). */
+const TIME_CLAIM_FIELDS: readonly string[] = ['id_token.exp', 'id_token.iat', 'id_token.nbf'];
+
+export function isTimeClaimFailure(error: unknown): error is BrokerError {
+  return error instanceof BrokerError && error.code === 'LOGIN_FAILED' && error.field !== undefined && TIME_CLAIM_FIELDS.includes(error.field);
 }
 
 /** RFC 6749 §6: new tokens for `tokens.refreshToken`; the old refresh token is kept when none (or the same) comes back. */
-export async function refreshGrant(deps: TokenRequestDeps, metadata: ProviderMetadata, tokens: StoredTokens & { refreshToken: NonNullable<StoredTokens['refreshToken']> }): Promise<Refreshed> {
+export async function refreshGrant(
+  deps: TokenRequestDeps,
+  metadata: ProviderMetadata,
+  tokens: StoredTokens & { refreshToken: NonNullable<StoredTokens['refreshToken']> },
+  hooks: RefreshHooks = {},
+): Promise<Refreshed> {
   const { profile, http, now } = deps;
   const sentAt = now();
   const set = await refreshAccessToken({ http, metadata, clientId: profile.clientId, refreshToken: tokens.refreshToken, grantedScopes: tokens.scopes, now });
   const receivedAt = now();
-  let { subject, email } = tokens;
   // Providers that do not rotate often send the same refresh token back (oidc-provider does): not a rotation.
   const rotated = set.refreshToken !== undefined && !set.refreshToken.equals(tokens.refreshToken.reveal());
+  // Rotation: the old refresh token is spent; the new one is persisted before anything else happens.
+  if (rotated && hooks.keepRotated) await hooks.keepRotated(set.refreshToken!);
+  const skew = clockSkewMs(set.providerDate, sentAt, receivedAt);
+  if (set.expiresInClamped !== undefined) warnClamped(deps, set.expiresInClamped);
+  let { subject, email } = tokens;
   if (set.idToken) {
     // OIDC Core §12.2: a refreshed ID token must name the same subject.
-    const claims = await validateIdToken(set.idToken, {
-      metadata,
-      clientId: profile.clientId,
-      now,
-      ...(subject === undefined ? {} : { expectedSubject: subject }),
-    }).catch((error: unknown) => {
-      // The key set cannot be fetched just now: the new tokens are not used — but a rotated refresh
-      // token is the only one that works from now on, so it is handed back to be kept.
-      if (rotated && classifyRefreshFailure(error).transient) throw new UnverifiedRefresh(error, set.refreshToken!);
-      throw error;
-    });
+    const validate = (clock: () => number) =>
+      validateIdToken(set.idToken!, { metadata, clientId: profile.clientId, now: clock, ...(subject === undefined ? {} : { expectedSubject: subject }) });
+    const claims = await validate(now)
+      .catch((error: unknown) => {
+        // A time claim fails on our clock: the ID token came straight from the token endpoint, in answer to
+        // this request, so the clock to judge it by is the provider's (its Date header). Every other check
+        // (signature, iss, aud, azp, sub) still applies. Without a Date header, or if it fails there too,
+        // the failure is transient (see below): a wrong clock says nothing about the refresh token.
+        if (isTimeClaimFailure(error) && skew !== undefined) return validate(() => now() + skew);
+        throw error;
+      })
+      .catch((error: unknown) => {
+        if (isTimeClaimFailure(error)) throw new UnverifiedRefresh(new ClockSkewError(error, skew), rotated ? set.refreshToken : undefined);
+        // The key set cannot be fetched just now: the new tokens are not used (a rotated refresh token was
+        // already kept by the hook).
+        if (classifyRefreshFailure(error).transient) throw new UnverifiedRefresh(error, rotated ? set.refreshToken : undefined);
+        throw error;
+      });
     subject = claims.sub;
     email = claims.email ?? email;
   }
   const idToken = set.idToken ?? tokens.idToken;
   return {
     rotated,
+    ...(skew === undefined ? {} : { clockSkewMs: skew }),
     tokens: {
       accessToken: set.accessToken,
       refreshToken: rotated ? set.refreshToken! : tokens.refreshToken,
@@ -69,8 +117,17 @@ export async function refreshGrant(deps: TokenRequestDeps, metadata: ProviderMet
       ...(subject === undefined ? {} : { subject }),
       ...(email === undefined ? {} : { email }),
       savedAt: receivedAt,
+      issuer: profile.issuer,
+      clientId: profile.clientId,
     },
   };
+}
+
+function warnClamped(deps: TokenRequestDeps, expiresIn: number): void {
+  deps.log?.warn(
+    { profile: deps.profile.name, expiresIn, usedSeconds: MAX_EXPIRES_IN_SECONDS },
+    `the provider's expires_in is above the bound of ${MAX_EXPIRES_IN_SECONDS} s (one year); the token is treated as living that long`,
+  );
 }
 
 /**
@@ -113,9 +170,15 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
     throw error;
   });
   const receivedAt = now();
+  if (set.expiresInClamped !== undefined) warnClamped(deps, set.expiresInClamped);
   if (!set.idToken) throw new BrokerError('LOGIN_FAILED', `${profile.name}: the provider returned no ID token (is "openid" in scopes?)`);
   // OIDC Core §3.1.3.7: signature, iss, aud, exp, and the nonce of this very request.
-  const claims = await validateIdToken(set.idToken, { metadata, clientId: profile.clientId, nonce: login.request.nonce, accessToken: set.accessToken, now });
+  const claims = await validateIdToken(set.idToken, { metadata, clientId: profile.clientId, nonce: login.request.nonce, accessToken: set.accessToken, now }).catch((error: unknown) => {
+    // A sign-in is not accepted on the provider's clock (the ID token is its only proof), but the message says why.
+    const skew = clockSkewMs(set.providerDate, sentAt, receivedAt);
+    if (isTimeClaimFailure(error) && skew !== undefined) throw new ClockSkewError(error, skew);
+    throw error;
+  });
   return {
     accessToken: set.accessToken,
     ...(set.refreshToken ? { refreshToken: set.refreshToken } : {}),
@@ -126,21 +189,49 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
     subject: claims.sub,
     ...(claims.email === undefined ? {} : { email: claims.email }),
     savedAt: receivedAt,
+    issuer: profile.issuer,
+    clientId: profile.clientId,
   };
 }
 
 /**
- * The provider answered a refresh with a rotated refresh token, but its ID token could not be checked
- * (a transient failure: the key set is unreachable). The new access token is not used; `refreshToken`
- * must be kept, as the old one is already spent. `failure` is what went wrong, classified as usual.
+ * The provider answered a refresh, but its ID token could not be checked (a transient failure: the key set
+ * is unreachable, or a time claim fails on this machine's clock). The new access token is not used;
+ * a rotated `refreshToken` has already been kept (`RefreshHooks.keepRotated`), as the old one is spent.
+ * `failure` is what went wrong, classified as usual.
  */
 export class UnverifiedRefresh extends Error {
   constructor(
     readonly failure: unknown,
-    readonly refreshToken: Secret,
+    readonly refreshToken: Secret | undefined,
   ) {
     super('the refreshed ID token could not be verified yet');
   }
+}
+
+/**
+ * An ID token's `exp`/`iat` check failed on this machine's clock: a wrong clock (after a dual boot, a VM
+ * snapshot restored before NTP ran), not a bad token. The message says by how much the clock is off when the
+ * provider sent a `Date` header. On refresh it is transient (retried with backoff; the session stays).
+ */
+export class ClockSkewError extends BrokerError {
+  constructor(
+    readonly claimFailure: BrokerError,
+    readonly skewMs: number | undefined,
+  ) {
+    super(
+      claimFailure.code,
+      skewMs === undefined
+        ? `${claimFailure.message}; this machine's clock may be wrong (the provider sent no Date header to compare with)`
+        : `${claimFailure.message}: ${describeClockSkew(skewMs)}; set the clock right (enable NTP)`,
+      claimFailure.field === undefined ? {} : { field: claimFailure.field },
+    );
+  }
+}
+
+export function describeClockSkew(skewMs: number): string {
+  const seconds = Math.round(Math.abs(skewMs) / 1000);
+  return skewMs >= 0 ? `this machine's clock is ${seconds} s behind the provider's` : `this machine's clock is ${seconds} s ahead of the provider's`;
 }
 
 /** What a failed refresh means for the session. */
@@ -158,6 +249,8 @@ export type RefreshFailure =
  */
 export function classifyRefreshFailure(error: unknown): RefreshFailure {
   if (error instanceof UnverifiedRefresh) return classifyRefreshFailure(error.failure);
+  // A wrong local clock: nothing is wrong with the refresh token; try again later (the clock may be set right).
+  if (error instanceof ClockSkewError) return { transient: true, code: 'IDP_ERROR' };
   if (error instanceof ProviderEndpointError) {
     if (error.kind === 'transient') {
       return { transient: true, code: 'IDP_UNAVAILABLE', ...(error.retryAfterMs === undefined ? {} : { retryAfterMs: error.retryAfterMs }) };

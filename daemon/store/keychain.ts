@@ -32,6 +32,12 @@ export interface StoredTokens {
   email?: string;
   /** When these tokens were saved (epoch ms). */
   savedAt: number;
+  /**
+   * The binding: the issuer and client id the tokens were obtained from. A profile later pointed elsewhere
+   * must never send them there (session.ts `bindingProblem`). Absent in entries of earlier versions.
+   */
+  issuer?: string;
+  clientId?: string;
 }
 
 export interface TokenStore {
@@ -93,6 +99,8 @@ export function encodeEntry(tokens: StoredTokens): string {
     ...(tokens.subject === undefined ? {} : { subject: tokens.subject }),
     ...(tokens.email === undefined ? {} : { email: tokens.email }),
     savedAt: tokens.savedAt,
+    ...(tokens.issuer === undefined ? {} : { issuer: tokens.issuer }),
+    ...(tokens.clientId === undefined ? {} : { clientId: tokens.clientId }),
   };
   const json = JSON.stringify(entry);
   // Never write what `load` would reject.
@@ -125,7 +133,7 @@ export function decodeEntry(raw: string): DecodeResult {
     }
     return bad('v', `the entry version ${ENTRY_VERSION}`);
   }
-  const { accessToken, refreshToken, idToken, expiresAt, scopes, tokenType, subject, email, savedAt } = entry;
+  const { accessToken, refreshToken, idToken, expiresAt, scopes, tokenType, subject, email, savedAt, issuer, clientId } = entry;
   if (!isText(accessToken)) return bad('accessToken', 'a non-empty string');
   if (refreshToken !== undefined && !isText(refreshToken)) return bad('refreshToken', 'a non-empty string or nothing');
   if (idToken !== undefined && !isText(idToken)) return bad('idToken', 'a non-empty string or nothing');
@@ -135,12 +143,16 @@ export function decodeEntry(raw: string): DecodeResult {
   if (subject !== undefined && typeof subject !== 'string') return bad('subject', 'a string or nothing');
   if (email !== undefined && typeof email !== 'string') return bad('email', 'a string or nothing');
   if (!isTime(savedAt)) return bad('savedAt', 'a time in epoch milliseconds');
+  if (issuer !== undefined && !isText(issuer)) return bad('issuer', 'a non-empty string or nothing');
+  if (clientId !== undefined && !isText(clientId)) return bad('clientId', 'a non-empty string or nothing');
 
   const tokens: StoredTokens = { accessToken: new Secret(accessToken), expiresAt, scopes: [...(scopes as string[])], tokenType, savedAt };
   if (refreshToken !== undefined) tokens.refreshToken = new Secret(refreshToken);
   if (idToken !== undefined) tokens.idToken = new Secret(idToken);
   if (subject !== undefined) tokens.subject = subject;
   if (email !== undefined) tokens.email = email;
+  if (issuer !== undefined) tokens.issuer = issuer;
+  if (clientId !== undefined) tokens.clientId = clientId;
   return { ok: true, tokens };
 }
 

@@ -19,9 +19,10 @@ export type Fault =
    * The request does reach the target (which acts on it: a code is spent, a refresh token rotated), after
    * `delayMs` (a slow provider); with `loseAnswer` its answer is then thrown away and the connection dropped
    * (a network failure on the way back). `onAnswer` is called the moment the target's answer is in, before it
-   * is passed on or lost, so a test can act at exactly that point.
+   * is passed on or lost, so a test can act at exactly that point. `dropHeaders` removes response headers
+   * (lower case; `date` is then not added by the proxy either).
    */
-  | { kind: 'forward'; delayMs?: number; loseAnswer?: boolean; onAnswer?: (status: number) => void };
+  | { kind: 'forward'; delayMs?: number; loseAnswer?: boolean; onAnswer?: (status: number) => void; dropHeaders?: readonly string[] };
 
 export interface FaultProxyRequest {
   method: string;
@@ -207,6 +208,8 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
             if (req.method !== 'HEAD' && incoming.statusCode !== 204 && incoming.statusCode !== 304) {
               responseHeaders['content-length'] = String(body.length);
             }
+            for (const name of fault?.dropHeaders ?? []) delete responseHeaders[name];
+            if (fault?.dropHeaders?.includes('date')) res.sendDate = false;
             fault?.onAnswer?.(incoming.statusCode ?? 502);
             if (fault?.loseAnswer) {
               req.socket.destroy();

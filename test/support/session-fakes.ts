@@ -130,6 +130,8 @@ export function signedInTokens(lifetimeMs: number, overrides: Partial<StoredToke
     tokenType: 'Bearer',
     subject: 'alice',
     savedAt: now,
+    issuer: ISSUER,
+    clientId: 'unit-client',
     ...overrides,
   };
 }

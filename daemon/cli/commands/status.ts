@@ -50,8 +50,18 @@ export function formatStatus(status: StatusResult, now: number): string {
       lines.push('', `ACCOUNT CHANGED: ${p.name} was signed in as ${p.previousSubject}; since ${new Date(p.accountChangedAt).toISOString()} (${relative(p.accountChangedAt, now)}) it is ${p.subject ?? 'signed out'}${p.email ? ` (${p.email})` : ''}.`);
     }
   }
+  // A clock far off the provider's (measured by the daemon at its last refresh) gets a line of its own.
+  for (const p of status.profiles) {
+    const skew = p.clockSkewSeconds;
+    if (skew === undefined || Math.abs(skew) < CLOCK_SKEW_NOTE_SECONDS) continue;
+    const off = `${formatDuration(Math.abs(skew) * 1000)} ${skew > 0 ? 'behind' : 'ahead of'}`;
+    lines.push(`clock skew (${p.name}): this machine's clock is ${off} the provider's (${skew > 0 ? '+' : ''}${skew} s); set it right (enable NTP)`);
+  }
   return lines.join('\n');
 }
+
+/** A clock this far off the provider's is mentioned below the table. @see doctor's SKEW_WARN_SECONDS */
+const CLOCK_SKEW_NOTE_SECONDS = 30;
 
 function profileRow(p: ProfileStatus, now: number): string[] {
   const last = p.lastRefresh
