@@ -17,7 +17,7 @@ const COMMANDS: Record<string, { readonly summary: string; load(): Promise<Comma
   daemon: { summary: 'run the broker in the foreground (for launchd/systemd)', load: () => import('./commands/daemon.js') },
   status: { summary: 'show the daemon and every profile (--json for scripts)', load: () => import('./commands/status.js') },
   login: { summary: 'sign in through the browser', load: () => import('./commands/login.js') },
-  token: { summary: 'print a valid access token (for scripts)', load: () => import('./commands/token.js') },
+  token: { summary: 'print a valid access token (for scripts, kubectl, curl)', load: () => import('./commands/token.js') },
   logout: { summary: 'sign out: keychain, revocation, provider logout page', load: () => import('./commands/logout.js') },
   callback: { summary: 'hand a redirect URL to the daemon (run by the OS)', load: () => import('./commands/callback.js') },
   scheme: { summary: 'register the custom URL scheme handler with the OS', load: () => import('./commands/scheme.js') },
@@ -98,6 +98,6 @@ main(argv).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.exitCode = report(error, argv.includes('--json'));
+    process.exitCode = report(error, argv.includes('--json') || argv.includes('--format=json') || argv.join(' ').includes('--format json'));
   },
 );
