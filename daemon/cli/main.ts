@@ -18,6 +18,7 @@ const COMMANDS: Record<string, { readonly summary: string; load(): Promise<Comma
   status: { summary: 'show the daemon and every profile (--json for scripts)', load: () => import('./commands/status.js') },
   login: { summary: 'sign in through the browser', load: () => import('./commands/login.js') },
   token: { summary: 'print a valid access token (for scripts, kubectl, curl)', load: () => import('./commands/token.js') },
+  exec: { summary: 'run a command with a token in its environment', load: () => import('./commands/exec.js') },
   logout: { summary: 'sign out: keychain, revocation, provider logout page', load: () => import('./commands/logout.js') },
   callback: { summary: 'hand a redirect URL to the daemon (run by the OS)', load: () => import('./commands/callback.js') },
   scheme: { summary: 'register the custom URL scheme handler with the OS', load: () => import('./commands/scheme.js') },
@@ -71,7 +72,8 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command "${first}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
   }
   const command = await COMMANDS[first]!.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest; // after "--": exec's command line
+  if (own.includes('--help') || own.includes('-h')) {
     context.out(command.help);
     return EXIT.OK;
   }
