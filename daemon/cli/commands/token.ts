@@ -1,4 +1,4 @@
-import { connect } from '../../../client/index.js';
+import { connect, resolveSocketPath } from '../../../client/index.js';
 import type { CommandContext } from '../context.js';
 import { ExecInfoError, TOKEN_FORMATS, execCredentialVersion, formatToken, isTokenFormat, type TokenFormat } from '../token-format.js';
 import { UsageError, parse } from '../usage.js';
@@ -22,7 +22,10 @@ Formats (--format):
                    TOKENBROKER_EXPIRES_AT (RFC 3339, UTC), TOKENBROKER_PROFILE; use with eval "$(…)"
   exec-credential  a kubectl ExecCredential (client.authentication.k8s.io/v1 or v1beta1, the version
                    kubectl asks for in KUBERNETES_EXEC_INFO; v1 when it is absent), with
-                   status.expirationTimestamp so kubectl caches the token until then
+                   status.expirationTimestamp so kubectl caches the token until then.
+                   kubectl runs the plugin again after an API server's 401: a second run
+                   from the same kubectl process reports the token it got as rejected, so
+                   the daemon refreshes (only a SHA-256 of the token is remembered)
 
 Options:
   --profile NAME       the profile (default: the configured default profile)
@@ -71,6 +74,13 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     let token = await client.getToken(options);
     // The 401 path (token.get `rejected`): the daemon refreshes once, however many callers report it.
     if (values['force-refresh']) token = await client.getToken({ ...options, rejected: token.accessToken });
+    else if (format === 'exec-credential') {
+      // kubectl runs us again after a 401 (see exec-credential-memory.ts): report that token.
+      const memory = await import('../exec-credential-memory.js');
+      const socketPath = context.connectOptions(values.socket).socketPath ?? resolveSocketPath();
+      if (memory.handedBefore(socketPath, process.ppid, token)) token = await client.getToken({ ...options, rejected: token.accessToken });
+      memory.rememberHandout(socketPath, process.ppid, token);
+    }
     context.out(formatToken(token, format, process.env));
     return 0;
   } finally {
