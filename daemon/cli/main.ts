@@ -19,6 +19,8 @@ const COMMANDS: Record<string, { readonly summary: string; load(): Promise<Comma
   login: { summary: 'sign in through the browser', load: () => import('./commands/login.js') },
   token: { summary: 'print a valid access token (for scripts, kubectl, curl)', load: () => import('./commands/token.js') },
   exec: { summary: 'run a command with a token in its environment', load: () => import('./commands/exec.js') },
+  'git-credential': { summary: 'git credential helper (gitcredentials(7))', load: () => import('./commands/git-credential.js') },
+  'setup-git': { summary: 'make tokenbroker git\'s credential helper for a URL', load: () => import('./commands/setup-git.js') },
   logout: { summary: 'sign out: keychain, revocation, provider logout page', load: () => import('./commands/logout.js') },
   callback: { summary: 'hand a redirect URL to the daemon (run by the OS)', load: () => import('./commands/callback.js') },
   scheme: { summary: 'register the custom URL scheme handler with the OS', load: () => import('./commands/scheme.js') },
@@ -32,7 +34,7 @@ Usage: tokenbroker <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`)
   .join('\n')}
 
 Run "tokenbroker <command> --help" for a command's options.
