@@ -87,6 +87,13 @@ describe('kubectl get --raw /version', () => {
     expect(first.code).not.toBe(0);
     expect(first.stderr).toMatch(/Unauthorized/);
     expect(s.idp.counts.refreshToken - grants).toBe(1); // the plugin's second run in that kubectl reported the token
+    // What it remembered for that: hashes only, in a 0600 file next to the socket.
+    const memory = path.join(path.dirname(s.harness.daemon.socketPath), 'kubectl-handouts.json');
+    expect(fs.statSync(memory).mode & 0o777).toBe(0o600);
+    const remembered = fs.readFileSync(memory, 'utf8');
+    expect(remembered).not.toContain(old.accessToken);
+    expect(remembered).not.toContain((await s.app.getToken()).accessToken);
+    expect(Object.values(JSON.parse(remembered) as Record<string, { sha256: string }>).every((e) => /^[0-9a-f]{64}$/.test(e.sha256))).toBe(true);
 
     const second = await kubectl(apiVersion);
     expect(second.stderr).toBe('');
