@@ -141,3 +141,18 @@ describe('bad input: kubectl shows our message', () => {
     }
   }, 90_000);
 });
+
+describe('outside kubectl', () => {
+  it('repeated runs from one shell (no KUBERNETES_EXEC_INFO) never count as a 401: no refresh', async () => {
+    const grants = s.idp.counts.refreshToken;
+    const current = await s.app.getToken();
+    const r = await runCommand(['sh', '-c', `for i in 1 2 3; do "$0" "$1" token --format exec-credential || exit 1; done`, process.execPath, CLI], {
+      env: { PATH: process.env['PATH'], ...s.env },
+      timeoutMs: 30_000,
+    });
+    expect(r.code).toBe(0);
+    const printed = r.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { status: { token: string } }).status.token);
+    expect(printed).toEqual([current.accessToken, current.accessToken, current.accessToken]);
+    expect(s.idp.counts.refreshToken).toBe(grants);
+  });
+});

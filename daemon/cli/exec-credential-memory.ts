@@ -5,7 +5,9 @@
  * remember which token we handed to which kubectl process (its pid is our parent's): a second run from
  * the same process, while the daemon still holds the token we handed it, means that token was refused,
  * and it is reported as rejected (token.get `rejected`) so the daemon refreshes once — for this kubectl
- * and every later one.
+ * and every later one. Used only when KUBERNETES_EXEC_INFO is set (client-go always sets it): a shell
+ * loop or a benchmark running `tokenbroker token` repeatedly has one parent too, and must not cause
+ * refreshes.
  *
  * Only a SHA-256 of each token is kept (never the token), in a 0600 file next to the daemon's socket
  * (a 0700 directory of the user's). Entries end when the token expires. A kubectl pid reused within a

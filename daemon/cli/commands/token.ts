@@ -24,8 +24,8 @@ Formats (--format):
                    kubectl asks for in KUBERNETES_EXEC_INFO; v1 when it is absent), with
                    status.expirationTimestamp so kubectl caches the token until then.
                    kubectl runs the plugin again after an API server's 401: a second run
-                   from the same kubectl process reports the token it got as rejected, so
-                   the daemon refreshes (only a SHA-256 of the token is remembered)
+                   from the same kubectl process (KUBERNETES_EXEC_INFO set) reports the token
+                   it got as rejected, so the daemon refreshes (only a SHA-256 is remembered)
 
 Options:
   --profile NAME       the profile (default: the configured default profile)
@@ -74,8 +74,9 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     let token = await client.getToken(options);
     // The 401 path (token.get `rejected`): the daemon refreshes once, however many callers report it.
     if (values['force-refresh']) token = await client.getToken({ ...options, rejected: token.accessToken });
-    else if (format === 'exec-credential') {
-      // kubectl runs us again after a 401 (see exec-credential-memory.ts): report that token.
+    else if (format === 'exec-credential' && process.env['KUBERNETES_EXEC_INFO']) {
+      // kubectl runs us again after a 401 (see exec-credential-memory.ts): report that token. Only when
+      // client-go runs us (it always sets KUBERNETES_EXEC_INFO): a shell loop has one parent pid too.
       const memory = await import('../exec-credential-memory.js');
       const socketPath = context.connectOptions(values.socket).socketPath ?? resolveSocketPath();
       if (memory.handedBefore(socketPath, process.ppid, token)) token = await client.getToken({ ...options, rejected: token.accessToken });
