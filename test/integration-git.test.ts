@@ -142,9 +142,11 @@ describe('tokenbroker git-credential (the protocol)', () => {
     }
   });
 
-  it('store is a no-op', async () => {
+  it('store is a no-op; an operation git may add later is silently ignored (gitcredentials(7))', async () => {
     const r = await credential('store', 'protocol=https\nhost=git.example.com\nusername=oauth2\npassword=whatever\n', ['--profile', 'main']);
     expect(r).toMatchObject({ code: 0, stdout: '', stderr: '' });
+    const future = await credential('capability', 'protocol=https\nhost=git.example.com\n', ['--profile', 'main']);
+    expect(future).toMatchObject({ code: 0, stdout: '', stderr: '' });
   });
 
   it('a broken credentials section: exit 6 naming the field', async () => {

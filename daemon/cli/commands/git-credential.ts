@@ -12,6 +12,7 @@ the request on stdin (protocol=…, host=…, …; a blank line or end of input 
   erase  git's report that the server refused that password (HTTP 401): the token is reported as
          rejected, so the daemon refreshes and the next get brings a fresh one
   store  nothing to store: the daemon keeps the tokens
+  (any other operation is ignored, as gitcredentials(7) asks of helpers)
 
 Which hosts it answers: with --profile or --username (what "tokenbroker setup-git" writes, scoped to
 one URL by git's credential.<url>.helper), every host git asks about; otherwise the hosts listed
@@ -43,12 +44,13 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     true,
   );
   const operation = positionals[0];
-  if (positionals.length !== 1 || !(OPERATIONS as readonly string[]).includes(operation!)) {
+  if (positionals.length !== 1) {
     throw new UsageError(`git-credential: expected one operation, get, store or erase; got ${JSON.stringify(positionals.join(' '))}`);
   }
   // gitcredentials(7): the input is read in full even when there is nothing to do (git writes it all).
   const request = parseRequest(await readStdin());
-  if (operation === 'store') return 0;
+  // gitcredentials(7) "Custom helpers": any other operation is silently ignored (room for future ones).
+  if (operation === 'store' || !(OPERATIONS as readonly string[]).includes(operation!)) return 0;
 
   let profile = values.profile;
   let username = values.username;
