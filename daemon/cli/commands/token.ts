@@ -33,7 +33,7 @@ Options:
   --json               the same as --format json
   --min-valid SECONDS  refresh first when less is left (default: the profile's refresh.minValidSeconds, 30)
   --force-refresh      report the current token as rejected (as an API's 401 would) and print a new
-                       one; many callers doing this at once still cause one refresh
+                       one; callers reporting the same token cause one refresh between them
   --socket PATH        the daemon's socket
   -h, --help           this help
 
