@@ -23,7 +23,7 @@ afterAll(async () => {
 /** Runs a Python snippet with the client importable; it prints one JSON value. */
 async function python(code: string, env: NodeJS.ProcessEnv = {}): Promise<unknown> {
   const r = await runCommand(['python3', '-c', `import json, tokenbroker\n${code}`], {
-    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], PYTHONPATH, ...s.env, ...env },
+    env: { PATH: process.env['PATH'], HOME: process.env['HOME'], PYTHONPATH, PYTHONDONTWRITEBYTECODE: '1', ...s.env, ...env },
     timeoutMs: 30_000,
   });
   if (r.code !== 0) throw new Error(`python exited ${r.code}: ${r.stderr}`);
@@ -100,7 +100,7 @@ for event in b.events(timeout=20):
     print(json.dumps(event), flush=True)
     break`,
       ],
-      { env: { PATH: process.env['PATH'], PYTHONPATH, ...s.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: { PATH: process.env['PATH'], PYTHONPATH, PYTHONDONTWRITEBYTECODE: '1', ...s.env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
     let err = '';
@@ -136,7 +136,7 @@ except tokenbroker.BrokerError as e:
 b.reconnect()
 print(json.dumps({"first": first, "token": b.get_token()["profile"], "pid": b.status()["pid"]}), flush=True)`,
       ],
-      { env: { PATH: process.env['PATH'], PYTHONPATH, ...s.env }, stdio: ['ignore', 'pipe', 'pipe'] },
+      { env: { PATH: process.env['PATH'], PYTHONPATH, PYTHONDONTWRITEBYTECODE: '1', ...s.env }, stdio: ['ignore', 'pipe', 'pipe'] },
     );
     let out = '';
     let err = '';
