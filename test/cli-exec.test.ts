@@ -45,13 +45,22 @@ describe('tokenbroker exec', () => {
       const child = spawn(process.execPath, [CLI, 'exec', '--', 'sh', '-c', `trap 'exit ${n}' ${signal.slice(3)}; echo ready; while :; do sleep 0.1; done`], {
         env: { ...process.env, ...s.env },
         stdio: ['ignore', 'pipe', 'pipe'],
+        detached: true, // a process group of its own, so a failed case leaves no stray shell behind
       });
       let out = '';
       child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      await waitFor(() => out.includes('ready'), 15_000, () => `the command to start (${signal})`);
-      child.kill(signal);
-      expect(await exited, signal).toBe(n);
+      try {
+        await waitFor(() => out.includes('ready'), 15_000, () => `the command to start (${signal})`);
+        child.kill(signal);
+        expect(await exited, signal).toBe(n);
+      } finally {
+        try {
+          process.kill(-child.pid!, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
     }
   });
 

@@ -56,11 +56,16 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
   }
 
   return new Promise<number>((resolve) => {
-    const child = spawn(file, args, { stdio: 'inherit', env: { ...process.env, [name]: accessToken } });
+    // Handlers first: a signal that arrives while the command is being started is passed on once it exists.
+    let child: ReturnType<typeof spawn> | undefined;
+    let early: NodeJS.Signals | undefined;
     const forward = (signal: NodeJS.Signals) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      if (child === undefined) early = signal;
+      else if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     };
     for (const signal of FORWARDED) process.on(signal, forward);
+    child = spawn(file, args, { stdio: 'inherit', env: { ...process.env, [name]: accessToken } });
+    if (early !== undefined) child.kill(early);
     const done = (code: number) => {
       for (const signal of FORWARDED) process.off(signal, forward);
       resolve(code);
