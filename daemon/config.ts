@@ -162,6 +162,8 @@ const fileShape = object(
       if (!isPlainObject(value)) throw new BrokerError('BAD_REQUEST', `${field}: expected an object of profiles`, { field });
       return value;
     }),
+    // git and docker credential helpers' host mapping: read and checked by daemon/cli/credentials-config.ts.
+    credentials: optional((value: unknown) => value),
   },
   { strict: true },
 );

@@ -17,7 +17,10 @@ const COMMANDS: Record<string, { readonly summary: string; load(): Promise<Comma
   daemon: { summary: 'run the broker in the foreground (for launchd/systemd)', load: () => import('./commands/daemon.js') },
   status: { summary: 'show the daemon and every profile (--json for scripts)', load: () => import('./commands/status.js') },
   login: { summary: 'sign in through the browser', load: () => import('./commands/login.js') },
-  token: { summary: 'print a valid access token (for scripts)', load: () => import('./commands/token.js') },
+  token: { summary: 'print a valid access token (for scripts, kubectl, curl)', load: () => import('./commands/token.js') },
+  exec: { summary: 'run a command with a token in its environment', load: () => import('./commands/exec.js') },
+  'git-credential': { summary: 'git credential helper (gitcredentials(7))', load: () => import('./commands/git-credential.js') },
+  'setup-git': { summary: 'make tokenbroker git\'s credential helper for a URL', load: () => import('./commands/setup-git.js') },
   logout: { summary: 'sign out: keychain, revocation, provider logout page', load: () => import('./commands/logout.js') },
   callback: { summary: 'hand a redirect URL to the daemon (run by the OS)', load: () => import('./commands/callback.js') },
   scheme: { summary: 'register the custom URL scheme handler with the OS', load: () => import('./commands/scheme.js') },
@@ -31,7 +34,7 @@ Usage: tokenbroker <command> [options]
 
 Commands:
 ${Object.entries(COMMANDS)
-  .map(([name, c]) => `  ${name.padEnd(10)} ${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(14)} ${c.summary}`)
   .join('\n')}
 
 Run "tokenbroker <command> --help" for a command's options.
@@ -71,7 +74,8 @@ async function main(argv: string[]): Promise<number> {
     throw new UsageError(`unknown command "${first}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
   }
   const command = await COMMANDS[first]!.load();
-  if (rest.includes('--help') || rest.includes('-h')) {
+  const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest; // after "--": exec's command line
+  if (own.includes('--help') || own.includes('-h')) {
     context.out(command.help);
     return EXIT.OK;
   }
@@ -98,6 +102,6 @@ main(argv).then(
     process.exitCode = code;
   },
   (error: unknown) => {
-    process.exitCode = report(error, argv.includes('--json'));
+    process.exitCode = report(error, argv.includes('--json') || argv.includes('--format=json') || argv.join(' ').includes('--format json'));
   },
 );
