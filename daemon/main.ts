@@ -97,28 +97,41 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   return { log, stopped, stop };
 }
 
-/** Runs the daemon until SIGTERM/SIGINT. Returns the process exit code. */
+/** Runs the daemon until SIGTERM/SIGINT (SIGHUP is logged and ignored). Returns the process exit code. */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
-  let daemon: RunningDaemon;
-  try {
-    daemon = await startDaemon(options);
-  } catch (error) {
-    if (error instanceof AlreadyRunningError) {
-      process.stderr.write(`tokenbroker: ${error.message}\n`);
-      return 4;
-    }
-    if (error instanceof SocketDirError || error instanceof BrokerError) {
-      process.stderr.write(`tokenbroker: ${error.message}\n`);
-      return error instanceof BrokerError && error.code === 'CONFIG_INVALID' ? 6 : 1;
-    }
-    throw error;
-  }
-  const onSignal = (signal: NodeJS.Signals) => {
-    daemon.log.info({ signal }, 'received signal');
-    void daemon.stop();
+  // SIGHUP's default action ends the process and leaves the socket behind (a closed terminal, a
+  // `kill -HUP` meant as "reload"). Reloading the config is not supported yet: log it and keep running.
+  let log: Logger | undefined;
+  const onHangup = () => {
+    if (log) log.warn({ signal: 'SIGHUP' }, 'received SIGHUP: ignored (reloading the config is not supported; restart the daemon to apply changes)');
+    else process.stderr.write('tokenbroker: received SIGHUP while starting: ignored\n');
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  await daemon.stopped;
-  return 0;
+  process.on('SIGHUP', onHangup);
+  try {
+    let daemon: RunningDaemon;
+    try {
+      daemon = await startDaemon(options);
+    } catch (error) {
+      if (error instanceof AlreadyRunningError) {
+        process.stderr.write(`tokenbroker: ${error.message}\n`);
+        return 4;
+      }
+      if (error instanceof SocketDirError || error instanceof BrokerError) {
+        process.stderr.write(`tokenbroker: ${error.message}\n`);
+        return error instanceof BrokerError && error.code === 'CONFIG_INVALID' ? 6 : 1;
+      }
+      throw error;
+    }
+    log = daemon.log;
+    const onSignal = (signal: NodeJS.Signals) => {
+      daemon.log.info({ signal }, 'received signal');
+      void daemon.stop();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    await daemon.stopped;
+    return 0;
+  } finally {
+    process.off('SIGHUP', onHangup);
+  }
 }
