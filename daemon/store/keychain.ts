@@ -11,14 +11,21 @@
  * `onCorrupt` callback reports what was wrong (which field) so the daemon can log it. The next
  * successful login overwrites the entry.
  */
+import { randomBytes } from 'node:crypto';
 import { BrokerError, profileName } from '../../proto/index.js';
 import { Secret } from '../secret.js';
 
 export const KEYCHAIN_SERVICE = 'tokenbroker';
 /** The entry layout this version writes and reads. */
 export const ENTRY_VERSION = 1;
-/** The account `probe()` uses; it can never be a profile name (those start with a letter or digit). */
+/**
+ * The prefix of the accounts `probe()` uses; it can never start a profile name (those start with a
+ * letter or digit). Each probe uses an account of its own (`.tokenbroker-probe-<pid>-<n>-<random>`):
+ * concurrent probes sharing one account overwrote and deleted each other's entry and reported a
+ * working keychain as unavailable.
+ */
 export const PROBE_ACCOUNT = '.tokenbroker-probe';
+let probes = 0;
 
 export interface StoredTokens {
   accessToken: Secret;
@@ -244,19 +251,21 @@ export class KeychainStore implements TokenStore {
     // Only the account names leave this function; the passwords are dropped here.
     return credentials
       .map((c) => c.account)
-      .filter((account) => account !== PROBE_ACCOUNT)
+      // Accounts that are not profiles (probes, pending revocations) start with a dot; profiles cannot.
+      .filter((account) => !account.startsWith('.'))
       .sort();
   }
 
   async probe(): Promise<void> {
-    const value = `probe-${process.pid}-${Date.now()}`;
+    const account = `${PROBE_ACCOUNT}-${process.pid}-${++probes}-${randomBytes(4).toString('hex')}`;
+    const value = `probe-${Date.now()}-${randomBytes(8).toString('hex')}`;
     const what = `use the OS keychain (service "${this.service}")`;
-    await this.#call(what, (k) => k.setPassword(this.service, PROBE_ACCOUNT, value));
+    await this.#call(what, (k) => k.setPassword(this.service, account, value));
     try {
-      const readBack = await this.#call(what, (k) => k.getPassword(this.service, PROBE_ACCOUNT));
+      const readBack = await this.#call(what, (k) => k.getPassword(this.service, account));
       if (readBack !== value) throw storedButNotReturned(this.service, 'the probe entry');
     } finally {
-      await this.#call(what, (k) => k.deletePassword(this.service, PROBE_ACCOUNT)).catch(() => false);
+      await this.#call(what, (k) => k.deletePassword(this.service, account)).catch(() => false);
     }
   }
 
