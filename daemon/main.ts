@@ -11,6 +11,7 @@ import { IpcServer } from './ipc-server.js';
 import { createLogger, type LogLevel, type Logger } from './log.js';
 import { AlreadyRunningError, claimSocket } from './single-instance.js';
 import { SocketDirError, prepareSocketDir } from './socket-dir.js';
+import { statusPage } from './status-page.js';
 import { KeychainStore, type TokenStore } from './store/keychain.js';
 import { packageVersion } from './version.js';
 
@@ -65,7 +66,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     daemonVersion: version,
     log,
     handlers: {
-      status: (): StatusResult => ({
+      status: (params): StatusResult => ({
         daemonVersion: version,
         protocolVersion: PROTOCOL_VERSION,
         pid: process.pid,
@@ -74,14 +75,17 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         socketPath,
         configPath: config.path,
         connectedClients: server.connectedClients,
-        profiles: broker.profiles(),
+        ...statusPage(params, broker.profileNames(), (name) => broker.profileStatus(name)),
       }),
       ...broker.handlers,
     },
   });
-  await broker.restore();
+  // Listen first: a slow or hung keychain delays each profile's restore (state `restoring`), never the
+  // socket; `status` answers at once and `token.get` waits for its own profile only.
   await server.start();
   log.info({ version, socketPath, configPath: config.path, profiles: config.profiles.size }, 'tokenbroker daemon listening');
+  const restoreStarted = Date.now();
+  void broker.restore().then(() => log.info({ profiles: config.profiles.size, ms: Date.now() - restoreStarted }, 'profiles restored'));
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));

@@ -7,6 +7,7 @@ import type { ProfileConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { HttpClient, ProviderMetadata } from '../oauth/index.js';
 import type { TokenStore } from '../store/keychain.js';
+import type { PendingRevocations } from './pending-revocations.js';
 
 export interface SessionDeps {
   readonly profile: ProfileConfig;
@@ -22,6 +23,11 @@ export interface SessionDeps {
   /** Remembers a pending provider logout, so its redirect back is recognised. */
   readonly expectLogoutReturn: (state: string, profile: string) => void;
   readonly now?: () => number;
+  /**
+   * Revocations logouts still owe (kept in the keychain). A logout records its token there before it
+   * deletes the entry; restore finishes a logout cut short in between instead of bringing it back.
+   */
+  readonly revocations?: PendingRevocations;
 }
 
 export interface TokenRequest {

@@ -14,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { BrokerError, profileName } from '../../proto/index.js';
 import { Secret } from '../secret.js';
+import { decodeRevocations, encodeRevocations, REVOCATION_ACCOUNT, type PendingRevocation } from './revocation-entry.js';
 
 export const KEYCHAIN_SERVICE = 'tokenbroker';
 /** The entry layout this version writes and reads. */
@@ -52,6 +53,10 @@ export interface TokenStore {
   list(): Promise<string[]>;
   /** Writes, reads and deletes a probe entry; throws KEYCHAIN_UNAVAILABLE with a hint (for `doctor`). */
   probe(): Promise<void>;
+  /** The revocations logouts still owe (see revocation-entry.ts); `[]` when there is no entry. */
+  loadRevocations(): Promise<PendingRevocation[]>;
+  /** Replaces them (written and read back); an empty list deletes the entry. */
+  saveRevocations(pending: readonly PendingRevocation[]): Promise<void>;
 }
 
 /** What `load` found wrong with an entry. Names the field, never a value. */
@@ -269,6 +274,31 @@ export class KeychainStore implements TokenStore {
     }
   }
 
+  async loadRevocations(): Promise<PendingRevocation[]> {
+    const raw = await this.#call('read the pending revocations', (k) => k.getPassword(this.service, REVOCATION_ACCOUNT));
+    if (raw === null) return [];
+    try {
+      const { pending, dropped } = decodeRevocations(raw);
+      if (dropped.length > 0) this.#onCorrupt({ service: this.service, profile: REVOCATION_ACCOUNT, reason: `unreadable records dropped: ${dropped.join(', ')}` });
+      return pending;
+    } catch (error) {
+      this.#onCorrupt({ service: this.service, profile: REVOCATION_ACCOUNT, reason: (error as Error).message });
+      return [];
+    }
+  }
+
+  async saveRevocations(pending: readonly PendingRevocation[]): Promise<void> {
+    const what = 'save the pending revocations';
+    if (pending.length === 0) {
+      await this.#call(what, (k) => k.deletePassword(this.service, REVOCATION_ACCOUNT));
+      return;
+    }
+    const json = encodeRevocations(pending);
+    await this.#call(what, (k) => k.setPassword(this.service, REVOCATION_ACCOUNT, json), [json]);
+    const readBack = await this.#call(what, (k) => k.getPassword(this.service, REVOCATION_ACCOUNT), [json]);
+    if (readBack !== json) throw storedButNotReturned(this.service, 'the pending revocations');
+  }
+
   /** One keytar call: lazy load, a timeout, and every failure mapped to KEYCHAIN_UNAVAILABLE. */
   async #call<T>(what: string, operation: (keytar: KeytarLike) => Promise<T>, redact: readonly string[] = []): Promise<T> {
     const keytar = this.#keytar ?? (await loadKeytar());
@@ -344,6 +374,16 @@ export class MemoryStore implements TokenStore {
   }
 
   async probe(): Promise<void> {}
+
+  #revocations = '';
+
+  async loadRevocations(): Promise<PendingRevocation[]> {
+    return this.#revocations === '' ? [] : decodeRevocations(this.#revocations).pending;
+  }
+
+  async saveRevocations(pending: readonly PendingRevocation[]): Promise<void> {
+    this.#revocations = pending.length === 0 ? '' : encodeRevocations(pending);
+  }
 
   /** Puts a raw entry in place (to test how corrupt entries are handled). */
   putRaw(profile: string, raw: string): void {
