@@ -8,7 +8,9 @@
  * the session entry, and removes the record once the provider answered; the next start revokes what is left
  * and finishes a logout cut short between the record and the delete. To widen every phase, the discovery
  * document (fetched by the first logout after each start) and the revocation endpoint are slowed by a random
- * 0–300 ms, and the kill falls uniformly within that time plus 100 ms (a third within the first 5 ms).
+ * 0–300 ms. Most kills fall at a random instant after the discovery answer left the IdP (uniform over the
+ * revocation delay + 60 ms, a third within 8 ms: recording, deleting, revoking); a fifth fall from the moment
+ * the logout is sent (offsets printed negative are the aimed ones).
  *
  * After the restart: the profile is either still active (the logout had not recorded anything: its refresh
  * token is active at the IdP and a forced refresh works) or logged out with its refresh token inactive at the
@@ -109,16 +111,26 @@ describe('logout crash safety: kill -9 at random instants during logout', () => 
         client = await connect({ socketPath: harness.daemon.socketPath, reconnect: false, timeoutMs: 20_000 });
         const discoveryDelay = random() < 0.25 ? 0 : between(20, 300);
         const revocationDelay = random() < 0.25 ? 0 : between(20, 300);
-        idp.faults!.setFault(DISCOVERY, { kind: 'forward', delayMs: discoveryDelay });
-        idp.faults!.setFault(REVOCATION, { kind: 'forward', delayMs: revocationDelay });
-        const offsetMs = random() < 0.33 ? between(0, 5) : between(0, discoveryDelay + revocationDelay + 100);
-        const trial: Trial = { n, delays: `${discoveryDelay}+${revocationDelay}`, offsetMs, phase: '' };
+        // Most kills are aimed from the moment the discovery answer leaves the IdP (the logout then records,
+        // deletes and revokes); a fifth from the moment the logout is sent (before anything happened).
+        const early = random() < 0.2;
+        const offsetMs = early ? between(0, discoveryDelay + 20) : random() < 0.3 ? between(0, 8) : between(0, revocationDelay + 60);
+        const trial: Trial = { n, delays: `${discoveryDelay}+${revocationDelay}`, offsetMs: early ? offsetMs : -offsetMs, phase: '' };
         trials.push(trial);
+        const daemon = harness.daemon;
+        const closed = new Promise<void>((resolve) => daemon.child.once('close', () => resolve()));
+        let fired = false;
+        const killNow = () => {
+          if (fired) return;
+          fired = true;
+          daemon.child.kill('SIGKILL');
+        };
+        idp.faults!.setFault(DISCOVERY, { kind: 'forward', delayMs: discoveryDelay, onAnswer: () => void (early ? undefined : after(offsetMs).then(killNow)) });
+        idp.faults!.setFault(REVOCATION, { kind: 'forward', delayMs: revocationDelay });
 
         client.logout({ profile: 'main', openBrowser: false }).catch(() => undefined);
-        await after(offsetMs);
-        const closed = new Promise<void>((resolve) => harness.daemon.child.once('close', () => resolve()));
-        harness.daemon.child.kill('SIGKILL');
+        if (early) void after(offsetMs).then(killNow);
+        await Promise.race([closed, sleep(15_000).then(killNow)]);
         await closed;
         idp.faults!.clearFaults();
         await client.close();

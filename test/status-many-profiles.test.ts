@@ -8,7 +8,7 @@
  * The real daemon with a real config file of 1000 profiles, long names and issuers (the worst case for size).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect, type BrokerClient } from '../client/index.js';
+import { connect, type BrokerClient, type StatusResult } from '../client/index.js';
 import { MAX_MESSAGE_BYTES, STATUS_PAGE_BYTES } from '../proto/index.js';
 import { rawConnect } from './support/raw-client.js';
 import { runCli, startDaemon, type DaemonProcess } from './support/daemon.js';
@@ -61,7 +61,7 @@ describe(`status with ${COUNT} profiles`, () => {
     let offset: number | undefined = 0;
     let pages = 0;
     while (offset !== undefined) {
-      const page = await client.request('status', { offset });
+      const page: StatusResult = await client.request('status', { offset });
       expect(Buffer.byteLength(JSON.stringify({ type: 'response', data: { id: 1, result: page } }))).toBeLessThanOrEqual(MAX_MESSAGE_BYTES);
       expect(page.totalProfiles).toBe(COUNT);
       seen.push(...page.profiles.map((p) => p.name));
