@@ -94,6 +94,50 @@ async function tokenOrCode(client: BrokerClient, rejected?: string): Promise<{ t
   }
 }
 
+describe('a revocation the provider cannot take now', () => {
+  it('503 at logout: the record stays, the same daemon retries with backoff, the token ends up revoked; a restart in between revokes too', async () => {
+    const harness: BrokerHarness = await startBroker({ defaultProfile: 'main', profiles: { main: idpProfile(idp, { httpTimeoutSeconds: 5 }) } }, { logLevel: 'info' });
+    let client = await connect({ socketPath: harness.daemon.socketPath, reconnect: false, timeoutMs: 30_000 });
+    try {
+      for (const restartInBetween of [false, true]) {
+        await signIn(client);
+        const refreshToken = (await storedEntry(harness))!['refreshToken'] as string;
+        idp.faults!.setFault(REVOCATION, { kind: 'status', status: 503, body: '{"error":"temporarily_unavailable"}', headers: { 'content-type': 'application/json' } });
+        const result = await client.logout({ profile: 'main', openBrowser: false });
+        expect(result).toMatchObject({ keychainCleared: true, revoked: false });
+        expect(result.revokeError).toMatch(/retried with backoff/);
+        expect(await keytar.getPassword(harness.keychainService, RECORD_ACCOUNT)).not.toBeNull();
+        expect((await idp.introspect(refreshToken)).active).toBe(true);
+        const failedAt = Date.now();
+        idp.faults!.clearFaults();
+        if (restartInBetween) {
+          await client.close();
+          await harness.restart();
+          client = await connect({ socketPath: harness.daemon.socketPath, reconnect: false, timeoutMs: 30_000 });
+        }
+        let active = true;
+        while (active && Date.now() - failedAt < 30_000) {
+          active = (await idp.introspect(refreshToken)).active;
+          if (active) await sleep(200);
+        }
+        const took = Date.now() - failedAt;
+        expect(active).toBe(false);
+        expect(took).toBeGreaterThanOrEqual(restartInBetween ? 0 : 3_000); // the backoff (5 s), not a busy loop
+        const deadline = Date.now() + 5_000;
+        while ((await keytar.getPassword(harness.keychainService, RECORD_ACCOUNT)) !== null && Date.now() < deadline) await sleep(100);
+        expect(await keytar.getPassword(harness.keychainService, RECORD_ACCOUNT)).toBeNull();
+        console.log(`[logout-crash] revocation answered 503 at logout; ${restartInBetween ? 'daemon restarted' : 'same daemon'}: refresh token inactive at the IdP ${took} ms later, record removed`);
+      }
+    } finally {
+      idp.faults!.clearFaults();
+      await client.close().catch(() => undefined);
+      await harness.stop();
+      await keytar.deletePassword(harness.keychainService, 'main').catch(() => false);
+      await keytar.deletePassword(harness.keychainService, RECORD_ACCOUNT).catch(() => false);
+    }
+  }, 120_000);
+});
+
 describe('logout crash safety: kill -9 at random instants during logout', () => {
   it(`${TRIALS} kills: no logged-out profile leaves a live grant at the provider`, { timeout: 120_000 + TRIALS * 15_000 }, async () => {
     const harness: BrokerHarness = await startBroker({ defaultProfile: 'main', profiles: { main: idpProfile(idp, { httpTimeoutSeconds: 5 }) } }, { logLevel: 'info' });
