@@ -138,9 +138,24 @@ export class BrokerClient {
     await withSignal(this.connectionFor(), signal);
   }
 
-  /** Daemon version, uptime, clients and every profile's state. */
-  status(options: CallOptions = {}): Promise<StatusResult> {
-    return this.request('status', {}, options);
+  /**
+   * Daemon version, uptime, clients and every profile's state (or only `profile`'s). The daemon answers
+   * in pages (see proto/README.md); this follows them and returns every profile in one result.
+   */
+  async status(options: CallOptions & { readonly profile?: string } = {}): Promise<StatusResult> {
+    if (options.profile !== undefined) return this.request('status', { profile: options.profile }, options);
+    const first = await this.request('status', {}, options);
+    const profiles = [...first.profiles];
+    let next = first.nextOffset;
+    while (next !== undefined) {
+      const page = await this.request('status', { offset: next }, options);
+      profiles.push(...page.profiles);
+      // A page that does not move on would loop forever: stop (the result then says where it ended).
+      if (page.nextOffset !== undefined && page.nextOffset <= next) break;
+      next = page.nextOffset;
+    }
+    const { nextOffset: _first, ...rest } = first;
+    return { ...rest, profiles, ...(next === undefined ? {} : { nextOffset: next }) };
   }
 
   /**

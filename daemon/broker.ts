@@ -11,6 +11,7 @@ import type { Logger } from './log.js';
 import type { Caller } from './loopback-listener.js';
 import { createHttpClient, extractState, resolveProviderMetadata } from './oauth/index.js';
 import { startClockWatch, type ClockWatch } from './session/clock-watch.js';
+import { PendingRevocations } from './session/pending-revocations.js';
 import { Session } from './session/session.js';
 import type { TokenStore } from './store/keychain.js';
 
@@ -30,6 +31,12 @@ const CLOCK_JUMP_THRESHOLD_MS = 10_000;
 const LOGOUT_RETURN_TTL_MS = 10 * 60_000;
 /** Default of token.get's waitMs. */
 const DEFAULT_TOKEN_WAIT_MS = 10_000;
+/**
+ * Profiles restored at the same time after start. Small on purpose: each keychain call occupies one of
+ * libuv's 4 pool threads until it returns, and a hung keychain must not take them all (DNS lookups and
+ * file access share the pool).
+ */
+const RESTORE_CONCURRENCY = 2;
 
 type BrokerHandlers = Omit<Handlers, 'status'>;
 
@@ -38,10 +45,22 @@ export class Broker {
   private readonly logoutReturns = new Map<string, { readonly profile: string; readonly until: number }>();
   private clockWatch: ClockWatch | undefined;
   private readonly now: () => number;
+  /** Revocations logouts still owe the provider, kept in the keychain (crash safety). */
+  readonly revocations: PendingRevocations;
 
   constructor(private readonly options: BrokerOptions) {
     this.now = options.now ?? Date.now;
     const { config } = options;
+    this.revocations = new PendingRevocations({
+      store: options.store,
+      http: createHttpClient(),
+      log: options.log,
+      resolveEndpoint: async (record) => {
+        const profile = config.profiles.get(record.profile);
+        if (!profile || profile.issuer !== record.issuer || profile.clientId !== record.clientId) return undefined;
+        return (await this.sessions.get(record.profile)!.providerMetadata()).revocationEndpoint;
+      },
+    });
     for (const profile of config.profiles.values()) {
       const http = createHttpClient({ timeoutMs: profile.httpTimeoutSeconds * 1000, retry: profile.refresh.retry });
       this.sessions.set(
@@ -58,25 +77,54 @@ export class Broker {
           onLoopbackCallback: (url, caller) => this.loopbackCallback(url, caller),
           expectLogoutReturn: (state, name) => this.logoutReturns.set(state, { profile: name, until: this.now() + LOGOUT_RETURN_TTL_MS }),
           now: this.now,
+          revocations: this.revocations,
         }),
       );
     }
   }
 
-  /** Brings back sessions stored in the keychain; one profile's failure does not stop the others. */
+  /**
+   * Brings back sessions stored in the keychain, after the daemon listens: a few profiles at a time,
+   * each in state `restoring` until its entry is read (a `token.get` for a profile waits for that profile
+   * only, and starts its restore at once). One profile's failure does not stop the others. First, the
+   * revocations earlier logouts still owe are read, so that a logout cut short is finished, not undone;
+   * they are then sent in the background.
+   */
   async restore(): Promise<void> {
-    for (const session of this.sessions.values()) {
-      try {
-        await session.restore();
-      } catch (error) {
-        this.options.log.error({ profile: session.name, err: { message: (error as Error).message } }, 'could not read the keychain; will retry when an app asks');
-      }
-    }
     this.watchClock();
+    const { log } = this.options;
+    try {
+      await this.revocations.load();
+    } catch (error) {
+      log.warn({ err: { message: (error as Error).message } }, 'could not read the pending revocations; will retry');
+    }
+    void this.revocations.processAll();
+    const sessions = [...this.sessions.values()];
+    let next = 0;
+    const worker = async () => {
+      while (next < sessions.length) {
+        const session = sessions[next++]!;
+        try {
+          await session.restoreOnce();
+        } catch (error) {
+          log.error({ profile: session.name, err: { message: (error as Error).message } }, 'could not read the keychain; will retry when an app asks');
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(RESTORE_CONCURRENCY, sessions.length) }, worker));
   }
 
   profiles(): ProfileStatus[] {
     return [...this.sessions.values()].map((session) => session.status());
+  }
+
+  /** Profile names in config order. */
+  profileNames(): string[] {
+    return [...this.sessions.keys()];
+  }
+
+  profileStatus(name: string): ProfileStatus {
+    return this.session(name).status();
   }
 
   readonly handlers: BrokerHandlers = {
@@ -186,6 +234,7 @@ export class Broker {
 
   dispose(): void {
     this.clockWatch?.stop();
+    this.revocations.dispose();
     for (const session of this.sessions.values()) session.dispose();
   }
 }

@@ -11,6 +11,7 @@ import { IpcServer } from './ipc-server.js';
 import { createLogger, type LogLevel, type Logger } from './log.js';
 import { AlreadyRunningError, claimSocket } from './single-instance.js';
 import { SocketDirError, prepareSocketDir } from './socket-dir.js';
+import { statusPage } from './status-page.js';
 import { KeychainStore, type TokenStore } from './store/keychain.js';
 import { packageVersion } from './version.js';
 
@@ -65,7 +66,7 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     daemonVersion: version,
     log,
     handlers: {
-      status: (): StatusResult => ({
+      status: (params): StatusResult => ({
         daemonVersion: version,
         protocolVersion: PROTOCOL_VERSION,
         pid: process.pid,
@@ -74,14 +75,17 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         socketPath,
         configPath: config.path,
         connectedClients: server.connectedClients,
-        profiles: broker.profiles(),
+        ...statusPage(params, broker.profileNames(), (name) => broker.profileStatus(name)),
       }),
       ...broker.handlers,
     },
   });
-  await broker.restore();
+  // Listen first: a slow or hung keychain delays each profile's restore (state `restoring`), never the
+  // socket; `status` answers at once and `token.get` waits for its own profile only.
   await server.start();
   log.info({ version, socketPath, configPath: config.path, profiles: config.profiles.size }, 'tokenbroker daemon listening');
+  const restoreStarted = Date.now();
+  void broker.restore().then(() => log.info({ profiles: config.profiles.size, ms: Date.now() - restoreStarted }, 'profiles restored'));
 
   let resolveStopped!: () => void;
   const stopped = new Promise<void>((resolve) => (resolveStopped = resolve));
@@ -97,28 +101,41 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   return { log, stopped, stop };
 }
 
-/** Runs the daemon until SIGTERM/SIGINT. Returns the process exit code. */
+/** Runs the daemon until SIGTERM/SIGINT (SIGHUP is logged and ignored). Returns the process exit code. */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
-  let daemon: RunningDaemon;
-  try {
-    daemon = await startDaemon(options);
-  } catch (error) {
-    if (error instanceof AlreadyRunningError) {
-      process.stderr.write(`tokenbroker: ${error.message}\n`);
-      return 4;
-    }
-    if (error instanceof SocketDirError || error instanceof BrokerError) {
-      process.stderr.write(`tokenbroker: ${error.message}\n`);
-      return error instanceof BrokerError && error.code === 'CONFIG_INVALID' ? 6 : 1;
-    }
-    throw error;
-  }
-  const onSignal = (signal: NodeJS.Signals) => {
-    daemon.log.info({ signal }, 'received signal');
-    void daemon.stop();
+  // SIGHUP's default action ends the process and leaves the socket behind (a closed terminal, a
+  // `kill -HUP` meant as "reload"). Reloading the config is not supported yet: log it and keep running.
+  let log: Logger | undefined;
+  const onHangup = () => {
+    if (log) log.warn({ signal: 'SIGHUP' }, 'received SIGHUP: ignored (reloading the config is not supported; restart the daemon to apply changes)');
+    else process.stderr.write('tokenbroker: received SIGHUP while starting: ignored\n');
   };
-  process.once('SIGTERM', onSignal);
-  process.once('SIGINT', onSignal);
-  await daemon.stopped;
-  return 0;
+  process.on('SIGHUP', onHangup);
+  try {
+    let daemon: RunningDaemon;
+    try {
+      daemon = await startDaemon(options);
+    } catch (error) {
+      if (error instanceof AlreadyRunningError) {
+        process.stderr.write(`tokenbroker: ${error.message}\n`);
+        return 4;
+      }
+      if (error instanceof SocketDirError || error instanceof BrokerError) {
+        process.stderr.write(`tokenbroker: ${error.message}\n`);
+        return error instanceof BrokerError && error.code === 'CONFIG_INVALID' ? 6 : 1;
+      }
+      throw error;
+    }
+    log = daemon.log;
+    const onSignal = (signal: NodeJS.Signals) => {
+      daemon.log.info({ signal }, 'received signal');
+      void daemon.stop();
+    };
+    process.once('SIGTERM', onSignal);
+    process.once('SIGINT', onSignal);
+    await daemon.stopped;
+    return 0;
+  } finally {
+    process.off('SIGHUP', onHangup);
+  }
 }

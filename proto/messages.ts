@@ -9,7 +9,8 @@ import type { WireError } from './errors.js';
 /** Request ids are chosen by the client: a string (≤ 64 chars) or a non-negative safe integer. */
 export type RequestId = string | number;
 
-export const PROFILE_STATES = ['logged-out', 'logging-in', 'active', 'refreshing', 'login-required'] as const;
+/** `restoring`: the daemon is still reading the profile's keychain entry after it started. */
+export const PROFILE_STATES = ['restoring', 'logged-out', 'logging-in', 'active', 'refreshing', 'login-required'] as const;
 export type ProfileState = (typeof PROFILE_STATES)[number];
 
 // ---- hello -------------------------------------------------------------------------------------
@@ -30,7 +31,19 @@ export interface HelloResult {
 
 // ---- status ------------------------------------------------------------------------------------
 
-export type StatusParams = Record<string, never>;
+/**
+ * `status` answers in pages, so that any number of profiles fits the 64 KiB frame: a page holds at most
+ * `limit` profiles and at most STATUS_PAGE_BYTES of profile JSON; `nextOffset` says where the next page
+ * starts. A plain `status {}` is the first page.
+ */
+export interface StatusParams {
+  /** Only this profile (PROFILE_NOT_FOUND when there is none). */
+  readonly profile?: string;
+  /** Index (in config order) of the first profile of the page. @default 0 */
+  readonly offset?: number;
+  /** At most this many profiles in the page (1–1000); a page also stops at STATUS_PAGE_BYTES. @default 1000 */
+  readonly limit?: number;
+}
 
 export interface LastRefresh {
   readonly at: number;
@@ -85,7 +98,12 @@ export interface StatusResult {
   readonly socketPath: string;
   readonly configPath: string | null;
   readonly connectedClients: number;
+  /** This page's profiles, in config order (all of them when `nextOffset` is absent and `offset` was 0). */
   readonly profiles: readonly ProfileStatus[];
+  /** How many profiles are configured. (Absent from daemons before paging.) */
+  readonly totalProfiles?: number;
+  /** Present when more profiles follow: ask again with `offset: nextOffset`. */
+  readonly nextOffset?: number;
 }
 
 // ---- subscribe / unsubscribe ------------------------------------------------------------------

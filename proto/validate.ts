@@ -4,6 +4,7 @@
  */
 import { BrokerError } from './errors.js';
 import { EVENT_NAMES, type MethodName, type Request, type RequestId } from './messages.js';
+import { MAX_STATUS_PAGE_PROFILES } from './version.js';
 
 /** A check returns the validated value or throws BAD_REQUEST naming `path`. */
 export type Check<T> = (value: unknown, path: string) => T;
@@ -131,7 +132,11 @@ const paramChecks: { readonly [M in MethodName]: Check<unknown> } = {
     protocolVersion: integer({ min: 0, max: 1_000_000 }),
     client: optional(string({ max: 128 })),
   }),
-  status: object({}),
+  status: object({
+    profile: optional(profileName),
+    offset: optional(integer({ min: 0, max: 1_000_000 })),
+    limit: optional(integer({ min: 1, max: MAX_STATUS_PAGE_PROFILES })),
+  }),
   subscribe: object({ events: optional(arrayOf(oneOf(EVENT_NAMES), { max: EVENT_NAMES.length })) }),
   unsubscribe: object({}),
   'token.get': object({

@@ -13,6 +13,14 @@ export const FRAME_DELIMITER = '\f';
 /** Largest frame (JSON envelope, without the delimiter) either side accepts, in bytes. */
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 
+/**
+ * A `status` page holds at most this many bytes of profile JSON (and at most 1000 profiles), so that it
+ * fits MAX_MESSAGE_BYTES with the daemon's own fields; the rest follows with `offset: nextOffset`.
+ */
+export const STATUS_PAGE_BYTES = 48 * 1024;
+/** The largest (and default) `limit` of a `status` page. */
+export const MAX_STATUS_PAGE_PROFILES = 1000;
+
 /** Requests a connection may have awaiting an answer at once; more are refused with `TOO_MANY_REQUESTS`. */
 export const MAX_IN_FLIGHT_PER_CONNECTION = 64;
 

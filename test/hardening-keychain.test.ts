@@ -15,118 +15,22 @@
  *
  *   node scripts/with-keyring.mjs vitest run test/hardening-keychain.test.ts
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../client/index.js';
 import { launchBrowserUser, type BrowserUser } from './support/browser-user.js';
 import { idpProfile, startBroker, type BrokerHarness } from './support/broker.js';
-import { runCli, tempDir, waitFor } from './support/daemon.js';
+import { runCli, tempDir } from './support/daemon.js';
 import { startTestIdp, type TestIdp } from './support/idp.js';
+import { Keyring, PrivateBus } from './support/private-keyring.js';
 
 const onPath = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 const canRun = process.platform === 'linux' && ['dbus-daemon', 'gnome-keyring-daemon', 'gdbus'].every(onPath);
 if (!canRun) console.log('hardening-keychain: SKIPPED — needs Linux with dbus-daemon, gnome-keyring-daemon and gdbus (apt-get install gnome-keyring dbus-x11 libglib2.0-bin)');
 
-const PASSWORD = 'keyring-test-password';
 const figures: string[] = [];
-
-/** A session bus with no service activation: a name nobody owns is simply absent. */
-class PrivateBus {
-  readonly address: string;
-  private constructor(
-    readonly dir: string,
-    private readonly child: ChildProcess,
-  ) {
-    this.address = `unix:path=${path.join(dir, 'bus')}`;
-  }
-
-  static async start(dir: string): Promise<PrivateBus> {
-    const config = path.join(dir, 'bus.conf');
-    fs.writeFileSync(
-      config,
-      `<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN" "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path=${path.join(dir, 'bus')}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default"><allow send_destination="*" eavesdrop="true"/><allow eavesdrop="true"/><allow own="*"/></policy>
-</busconfig>`,
-    );
-    const child = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--nopidfile'], { stdio: ['ignore', 'ignore', 'pipe'] });
-    const bus = new PrivateBus(dir, child);
-    await waitFor(() => fs.existsSync(path.join(dir, 'bus')), 10_000, () => 'the private bus did not start');
-    return bus;
-  }
-
-  env(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-    return { DBUS_SESSION_BUS_ADDRESS: this.address, DISPLAY: '', WAYLAND_DISPLAY: '', ...extra };
-  }
-
-  /** gdbus on this bus. */
-  call(args: readonly string[]): string {
-    const result = spawnSync('gdbus', ['call', '--session', ...args], { env: { ...process.env, ...this.env() }, encoding: 'utf8', timeout: 10_000 });
-    if (result.status !== 0) throw new Error(`gdbus ${args.join(' ')}: ${result.stderr}`);
-    return result.stdout.trim();
-  }
-
-  secretServiceOwned(): boolean {
-    return /true/.test(this.call(['--dest', 'org.freedesktop.DBus', '--object-path', '/org/freedesktop/DBus', '--method', 'org.freedesktop.DBus.NameHasOwner', 'org.freedesktop.secrets']));
-  }
-
-  loginCollectionLocked(): boolean {
-    return /true/.test(
-      this.call(['--dest', 'org.freedesktop.secrets', '--object-path', '/org/freedesktop/secrets/collection/login', '--method', 'org.freedesktop.DBus.Properties.Get', 'org.freedesktop.Secret.Collection', 'Locked']),
-    );
-  }
-
-  lockLoginCollection(): void {
-    this.call(['--dest', 'org.freedesktop.secrets', '--object-path', '/org/freedesktop/secrets', '--method', 'org.freedesktop.Secret.Service.Lock', "['/org/freedesktop/secrets/collection/login']"]);
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGTERM');
-    await exited;
-  }
-}
-
-/** gnome-keyring (secrets component) on a bus, in the foreground so this test owns the process. */
-class Keyring {
-  private constructor(private readonly child: ChildProcess) {}
-
-  /** `replace`: take over from a running instance (how a locked keyring is unlocked here). */
-  static async start(bus: PrivateBus, files: { data: string; run: string }, options: { replace?: boolean } = {}): Promise<Keyring> {
-    const args = ['--foreground', '--unlock', '--components=secrets', ...(options.replace ? ['--replace'] : [])];
-    const child = spawn('gnome-keyring-daemon', args, {
-      env: { ...process.env, ...bus.env({ XDG_DATA_HOME: files.data, XDG_RUNTIME_DIR: files.run }) },
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    child.stdin!.end(PASSWORD);
-    await waitFor(() => bus.secretServiceOwned(), 10_000, () => 'gnome-keyring did not claim org.freedesktop.secrets');
-    if (options.replace) {
-      // While one instance hands the name to the other it is briefly unowned: keep asking.
-      const unlocked = () => {
-        try {
-          return !bus.loginCollectionLocked();
-        } catch {
-          return false;
-        }
-      };
-      await waitFor(unlocked, 10_000, () => 'the replacing keyring is still locked');
-    }
-    return new Keyring(child);
-  }
-
-  async stop(): Promise<void> {
-    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
-    const exited = new Promise((resolve) => this.child.once('exit', resolve));
-    this.child.kill('SIGTERM');
-    await exited;
-  }
-}
 
 /** Every regular file under `dirs`, searched for every secret: the names of files holding one. */
 function scanForSecrets(dirs: readonly string[], secrets: readonly string[]): { files: number; bytes: number; hits: string[] } {
@@ -270,7 +174,7 @@ describe.skipIf(!canRun)('keychain faults', () => {
     );
   }, 120_000);
 
-  it('keyring locked, then unlocked: writes refused with the "locked" hint; the stored session survives and is served', async () => {
+  it('keyring locked: reads and writes answer exactly KEYCHAIN_UNAVAILABLE (the "locked" hint for writes); unlocked by a replaced keyring: the stored session survives', async () => {
     const setup = await signedInSetup();
     const { bus, harness } = setup;
 
@@ -278,13 +182,15 @@ describe.skipIf(!canRun)('keychain faults', () => {
     expect(bus.loginCollectionLocked()).toBe(true);
     await harness.restart();
 
-    // Reading a locked keyring: libsecret (through keytar) answers "no such entry" instead of an error,
-    // so today the profile reads as signed out (LOGIN_REQUIRED) rather than KEYCHAIN_UNAVAILABLE — a known
-    // gap, see docs/security.md. Either way nothing is deleted.
+    // Reading a locked keyring: libsecret (through keytar) answers "no such entry" instead of an error; the
+    // store's probe (a write, which a locked collection refuses) tells the two apart: KEYCHAIN_UNAVAILABLE,
+    // never LOGIN_REQUIRED, and nothing is deleted.
     const whileLocked = await runCli(['token'], { env: harness.env });
-    expect(whileLocked.code).not.toBe(0);
-    const readCode = /KEYCHAIN_UNAVAILABLE/.test(whileLocked.stderr) ? 'KEYCHAIN_UNAVAILABLE' : /LOGIN_REQUIRED|not signed in/.test(whileLocked.stderr) ? 'LOGIN_REQUIRED' : 'other';
-    expect(readCode).not.toBe('other');
+    expect(whileLocked.code).toBe(1);
+    expect(whileLocked.stdout).toBe('');
+    expect(whileLocked.stderr).toMatch(/KEYCHAIN_UNAVAILABLE/);
+    expect(whileLocked.stderr).not.toMatch(/LOGIN_REQUIRED|not signed in/);
+    const readCode = 'KEYCHAIN_UNAVAILABLE';
 
     // Writing to it fails loudly, with the locked hint and the doctor pointer.
     const attempt = await attemptLogin(harness);
@@ -297,16 +203,23 @@ describe.skipIf(!canRun)('keychain faults', () => {
     expect(doctor.status).toBe('fail');
     expect(`${doctor.detail} ${doctor.fix}`).toMatch(/locked/i);
 
-    // Unlocked: the session is still there.
+    // Unlocked — here by replacing gnome-keyring with an unlocked instance on the same files (a desktop
+    // unlocks inside the running process; that needs its prompt). The session is still there. KNOWN GAP:
+    // the daemon does not get it back by itself after such a replacement: libsecret (inside keytar) keeps
+    // the Secret Service proxy bound to the old process's unique bus name, and keytar cannot reset it, so
+    // every call of this daemon now fails with "The name :1.N was not provided". Asserted as it is, so the
+    // day it is fixed this test says so; until then a restart brings the session back.
     const exchanges = idp.counts.authorizationCode;
+    const pid = harness.daemon.child.pid;
     setup.keyring = await Keyring.start(bus, setup.keyringFiles, { replace: true });
-    let served = await runCli(['token'], { env: harness.env });
-    const neededRestart = served.code !== 0;
-    if (neededRestart) {
-      // The daemon took "no entry" at face value and does not look again by itself: a restart does.
-      await harness.restart();
-      served = await runCli(['token'], { env: harness.env });
-    }
+    const sameDaemon = await runCli(['token'], { env: harness.env });
+    expect(sameDaemon.code).toBe(1);
+    expect(sameDaemon.stderr).toMatch(/KEYCHAIN_UNAVAILABLE/);
+    expect(sameDaemon.stderr).toMatch(/The name :\d+\.\d+ was not provided/);
+    expect((JSON.parse((await runCli(['status', '--json'], { env: harness.env })).stdout) as { pid: number }).pid).toBe(pid);
+    await harness.restart();
+    const served = await runCli(['token'], { env: harness.env });
+    expect(served.stderr).toBe('');
     expect(served.code).toBe(0);
     expect(served.stdout.trim()).toBe(setup.token);
     expect(idp.counts.authorizationCode).toBe(exchanges);
@@ -314,8 +227,8 @@ describe.skipIf(!canRun)('keychain faults', () => {
     const scan = scanForSecrets([harness.dir, setup.home, setup.keyringFiles.data], [...idp.issuedSecrets]);
     expect(scan.hits).toEqual([]);
     figures.push(
-      `locked → unlocked: token.get while locked answered ${readCode}${readCode === 'LOGIN_REQUIRED' ? ' (known gap: a locked keyring reads as "no entry")' : ''}; a sign-in failed at the keychain with the "locked" hint; doctor failed with it; ` +
-        `after unlocking the stored token was served ${neededRestart ? 'after a daemon restart' : 'by the same daemon'} with 0 new exchanges; ${scan.files} files scanned: ${scan.hits.length} hits`,
+      `locked → unlocked: token.get while locked answered ${readCode}; a sign-in failed at the keychain with the "locked" hint; doctor failed with it; ` +
+        `after gnome-keyring was replaced by an unlocked instance the same daemon still answered KEYCHAIN_UNAVAILABLE (stale bus name, known gap); after a restart the stored token was served, 0 new exchanges; ${scan.files} files scanned: ${scan.hits.length} hits`,
     );
   }, 120_000);
 });

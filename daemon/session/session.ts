@@ -13,6 +13,7 @@
  */
 import PQueue from 'p-queue';
 import { BrokerError, type LastRefresh, type ProfileState, type ProfileStatus, type TokenResult } from '../../proto/index.js';
+import type { ProviderMetadata } from '../oauth/index.js';
 import type { Secret } from '../secret.js';
 import type { StoredTokens } from '../store/keychain.js';
 import { randomUrlSafe } from '../oauth/pkce.js';
@@ -35,7 +36,8 @@ export type { LoginStart } from './login-slot.js';
 const CLOCK_SKEW_WARN_MS = 30_000;
 
 export class Session {
-  private stateValue: ProfileState = 'logged-out';
+  /** `restoring` until the start-up read of the keychain entry has ended (see restoreOnce()). */
+  private stateValue: ProfileState = 'restoring';
   private tokens: StoredTokens | undefined;
   private readonly queue = new PQueue({ concurrency: 1 });
   private refreshing: Promise<StoredTokens> | undefined;
@@ -93,20 +95,49 @@ export class Session {
     return this.stateValue;
   }
 
+  /** The provider's endpoints (discovery, cached by the broker's resolver). */
+  providerMetadata(): Promise<ProviderMetadata> {
+    return this.deps.metadata();
+  }
+
   get pendingLogin(): PendingLogin | undefined {
     return this.logins.pending;
   }
 
   /** The keychain could not be read at start; try again when an app asks. */
   private restorePending = false;
+  /** The start-up restore, started once by the broker or by the first app that asks. */
+  private firstRestore: Promise<void> | undefined;
+  /** A restore in flight: callers share it. */
+  private restoring: Promise<void> | undefined;
+
+  /**
+   * The start-up restore, once: the broker runs it for every profile after the daemon listens, and a
+   * `token.get` that arrives first starts it at once for its own profile.
+   */
+  restoreOnce(): Promise<void> {
+    this.firstRestore ??= this.restore();
+    return this.firstRestore;
+  }
 
   /**
    * On daemon start: a session whose tokens are in the keychain comes back active. A keychain that
-   * cannot be read is retried when an app next asks (its error is what that app gets).
+   * cannot be read is retried when an app next asks (its error is what that app gets). Runs in the
+   * session's queue, so a logout or sign-in that arrives meanwhile comes after it.
    */
-  async restore(): Promise<void> {
+  restore(): Promise<void> {
+    this.restoring ??= this.queue
+      .add(() => this.restoreNow())
+      .finally(() => {
+        this.restoring = undefined;
+      });
+    return this.restoring;
+  }
+
+  private async restoreNow(): Promise<void> {
     let tokens: StoredTokens | undefined;
     try {
+      if (this.tokens) return; // a sign-in completed first
       tokens = await this.deps.store.load(this.name);
       this.restorePending = false;
       if (this.reason === 'keychain_unavailable') this.reason = undefined;
@@ -114,8 +145,18 @@ export class Session {
       this.restorePending = true;
       this.reason = 'keychain_unavailable';
       throw error;
+    } finally {
+      if (this.stateValue === 'restoring' && !tokens) this.setState('logged-out');
     }
     if (!tokens) return;
+    if (this.deps.revocations?.holds(tokens)) {
+      // A logout was cut short (crash) after it recorded the revocation and before it deleted this entry:
+      // finish it. The token is revoked by the pending-revocation queue, never used again here.
+      this.deps.log.warn({ profile: this.name }, 'finishing a logout that was interrupted: the stored session is being revoked');
+      await this.deps.store.delete(this.name);
+      if (this.stateValue === 'restoring') this.setState('logged-out');
+      return;
+    }
     // The tokens were issued to another issuer or client than the profile names now: never sent anywhere.
     // The entry stays (pointing the profile back restores the session; a new sign-in replaces it).
     const problem = bindingProblem(tokens, this.deps.profile);
@@ -130,10 +171,22 @@ export class Session {
     }
     if (!tokens.refreshToken && tokens.expiresAt <= this.now()) {
       this.deps.log.info({ profile: this.name }, 'stored access token expired and there is no refresh token: sign-in needed');
+      if (this.stateValue === 'restoring') this.setState('logged-out');
       return;
     }
     this.install(tokens);
     this.deps.log.info({ profile: this.name, expiresAt: new Date(tokens.expiresAt).toISOString() }, 'session restored from the keychain');
+  }
+
+  /** token.get while the start-up restore is under way: wait for it (this profile's only), up to waitMs. */
+  private async awaitRestore(request: TokenRequest): Promise<void> {
+    const started = this.now();
+    await raceDeadline(this.restoreOnce(), started + request.waitMs, request.signal, this.now, () => {
+      return new BrokerError(
+        'KEYCHAIN_UNAVAILABLE',
+        `${this.name}: the keychain has not answered for ${Math.round((this.now() - started) / 1000)} s while the daemon reads this profile's session; try again, or run "tokenbroker doctor"`,
+      );
+    });
   }
 
   status(): ProfileStatus {
@@ -162,7 +215,8 @@ export class Session {
   // ---- token.get -------------------------------------------------------------------------------
 
   async getToken(request: TokenRequest): Promise<TokenResult> {
-    if (!this.tokens && this.restorePending) await this.restore();
+    if (this.stateValue === 'restoring') await this.awaitRestore(request);
+    else if (!this.tokens && this.restorePending) await this.restore();
     if (!this.tokens) return this.noSession();
     const current = this.tokens;
     if (request.rejected !== undefined) {
@@ -541,6 +595,7 @@ export class Session {
       metadata: this.deps.metadata,
       newState: () => randomUrlSafe(),
       expectReturn: (state: string) => this.deps.expectLogoutReturn(state, profile.name),
+      ...(this.deps.revocations === undefined ? {} : { revocations: this.deps.revocations }),
     };
   }
 

@@ -8,6 +8,7 @@ import type { Logger } from '../log.js';
 import type { Caller, startLoopbackListener } from '../loopback-listener.js';
 import type { HttpClient, ProviderMetadata } from '../oauth/index.js';
 import type { TokenStore } from '../store/keychain.js';
+import type { PendingRevocations } from './pending-revocations.js';
 
 export interface SessionDeps {
   readonly profile: ProfileConfig;
@@ -25,6 +26,11 @@ export interface SessionDeps {
   readonly now?: () => number;
   /** Starts the sign-in's loopback listener (unit tests pass a fake). @default startLoopbackListener */
   readonly startListener?: typeof startLoopbackListener;
+  /**
+   * Revocations logouts still owe (kept in the keychain). A logout records its token there before it
+   * deletes the entry; restore finishes a logout cut short in between instead of bringing it back.
+   */
+  readonly revocations?: PendingRevocations;
 }
 
 export interface TokenRequest {

@@ -11,14 +11,22 @@
  * `onCorrupt` callback reports what was wrong (which field) so the daemon can log it. The next
  * successful login overwrites the entry.
  */
+import { randomBytes } from 'node:crypto';
 import { BrokerError, profileName } from '../../proto/index.js';
 import { Secret } from '../secret.js';
+import { decodeRevocations, encodeRevocations, REVOCATION_ACCOUNT, type PendingRevocation } from './revocation-entry.js';
 
 export const KEYCHAIN_SERVICE = 'tokenbroker';
 /** The entry layout this version writes and reads. */
 export const ENTRY_VERSION = 1;
-/** The account `probe()` uses; it can never be a profile name (those start with a letter or digit). */
+/**
+ * The prefix of the accounts `probe()` uses; it can never start a profile name (those start with a
+ * letter or digit). Each probe uses an account of its own (`.tokenbroker-probe-<pid>-<n>-<random>`):
+ * concurrent probes sharing one account overwrote and deleted each other's entry and reported a
+ * working keychain as unavailable.
+ */
 export const PROBE_ACCOUNT = '.tokenbroker-probe';
+let probes = 0;
 
 export interface StoredTokens {
   accessToken: Secret;
@@ -51,6 +59,10 @@ export interface TokenStore {
   list(): Promise<string[]>;
   /** Writes, reads and deletes a probe entry; throws KEYCHAIN_UNAVAILABLE with a hint (for `doctor`). */
   probe(): Promise<void>;
+  /** The revocations logouts still owe (see revocation-entry.ts); `[]` when there is no entry. */
+  loadRevocations(): Promise<PendingRevocation[]>;
+  /** Replaces them (written and read back); an empty list deletes the entry. */
+  saveRevocations(pending: readonly PendingRevocation[]): Promise<void>;
 }
 
 /** What `load` found wrong with an entry. Names the field, never a value. */
@@ -256,20 +268,47 @@ export class KeychainStore implements TokenStore {
     // Only the account names leave this function; the passwords are dropped here.
     return credentials
       .map((c) => c.account)
-      .filter((account) => account !== PROBE_ACCOUNT)
+      // Accounts that are not profiles (probes, pending revocations) start with a dot; profiles cannot.
+      .filter((account) => !account.startsWith('.'))
       .sort();
   }
 
   async probe(): Promise<void> {
-    const value = `probe-${process.pid}-${Date.now()}`;
+    const account = `${PROBE_ACCOUNT}-${process.pid}-${++probes}-${randomBytes(4).toString('hex')}`;
+    const value = `probe-${Date.now()}-${randomBytes(8).toString('hex')}`;
     const what = `use the OS keychain (service "${this.service}")`;
-    await this.#call(what, (k) => k.setPassword(this.service, PROBE_ACCOUNT, value));
+    await this.#call(what, (k) => k.setPassword(this.service, account, value));
     try {
-      const readBack = await this.#call(what, (k) => k.getPassword(this.service, PROBE_ACCOUNT));
+      const readBack = await this.#call(what, (k) => k.getPassword(this.service, account));
       if (readBack !== value) throw storedButNotReturned(this.service, 'the probe entry');
     } finally {
-      await this.#call(what, (k) => k.deletePassword(this.service, PROBE_ACCOUNT)).catch(() => false);
+      await this.#call(what, (k) => k.deletePassword(this.service, account)).catch(() => false);
     }
+  }
+
+  async loadRevocations(): Promise<PendingRevocation[]> {
+    const raw = await this.#call('read the pending revocations', (k) => k.getPassword(this.service, REVOCATION_ACCOUNT));
+    if (raw === null) return [];
+    try {
+      const { pending, dropped } = decodeRevocations(raw);
+      if (dropped.length > 0) this.#onCorrupt({ service: this.service, profile: REVOCATION_ACCOUNT, reason: `unreadable records dropped: ${dropped.join(', ')}` });
+      return pending;
+    } catch (error) {
+      this.#onCorrupt({ service: this.service, profile: REVOCATION_ACCOUNT, reason: (error as Error).message });
+      return [];
+    }
+  }
+
+  async saveRevocations(pending: readonly PendingRevocation[]): Promise<void> {
+    const what = 'save the pending revocations';
+    if (pending.length === 0) {
+      await this.#call(what, (k) => k.deletePassword(this.service, REVOCATION_ACCOUNT));
+      return;
+    }
+    const json = encodeRevocations(pending);
+    await this.#call(what, (k) => k.setPassword(this.service, REVOCATION_ACCOUNT, json), [json]);
+    const readBack = await this.#call(what, (k) => k.getPassword(this.service, REVOCATION_ACCOUNT), [json]);
+    if (readBack !== json) throw storedButNotReturned(this.service, 'the pending revocations');
   }
 
   /** One keytar call: lazy load, a timeout, and every failure mapped to KEYCHAIN_UNAVAILABLE. */
@@ -347,6 +386,16 @@ export class MemoryStore implements TokenStore {
   }
 
   async probe(): Promise<void> {}
+
+  #revocations = '';
+
+  async loadRevocations(): Promise<PendingRevocation[]> {
+    return this.#revocations === '' ? [] : decodeRevocations(this.#revocations).pending;
+  }
+
+  async saveRevocations(pending: readonly PendingRevocation[]): Promise<void> {
+    this.#revocations = pending.length === 0 ? '' : encodeRevocations(pending);
+  }
 
   /** Puts a raw entry in place (to test how corrupt entries are handled). */
   putRaw(profile: string, raw: string): void {

@@ -27,6 +27,11 @@ export interface DaemonOptions {
   readonly env?: NodeJS.ProcessEnv;
   readonly logLevel?: string;
   readonly args?: readonly string[];
+  /**
+   * Resolve only once the daemon has also restored every profile from the keychain (it listens first);
+   * false: as soon as it listens. @default true
+   */
+  readonly waitForRestore?: boolean;
 }
 
 export interface DaemonProcess {
@@ -80,7 +85,11 @@ export async function startDaemon(options: DaemonOptions = {}): Promise<DaemonPr
     },
   };
   await Promise.race([
-    waitFor(() => output.includes('tokenbroker daemon listening'), 15_000, () => `daemon did not start:\n${output}`),
+    waitFor(
+      () => output.includes('tokenbroker daemon listening') && (options.waitForRestore === false || output.includes('"msg":"profiles restored"')),
+      15_000,
+      () => `daemon did not start:\n${output}`,
+    ),
     exited.then((code) => {
       throw new Error(`daemon exited with ${code} before listening:\n${output}`);
     }),

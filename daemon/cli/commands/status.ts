@@ -3,23 +3,24 @@ import type { ProfileStatus, StatusResult } from '../../../proto/index.js';
 import type { CommandContext } from '../context.js';
 import { parse } from '../usage.js';
 
-export const help = `Usage: tokenbroker status [--json] [--socket PATH]
+export const help = `Usage: tokenbroker status [--profile NAME] [--json] [--socket PATH]
 
 Shows the daemon (version, pid, uptime, socket, connected apps) and each profile's state, who is
 signed in, when the access token expires and when it is refreshed next. Never prints a token.
 
 Options:
-  --json          machine-readable output (the protocol's status result)
+  --profile NAME  only this profile
+  --json          machine-readable output (the protocol's status result, every page joined)
   --socket PATH   the daemon's socket (default: $TOKENBROKER_SOCKET or the per-user default)
   -h, --help      this help
 
 Exit codes: 0 ok, 3 daemon not running.`;
 
 export async function run(argv: string[], context: CommandContext): Promise<number> {
-  const { values } = parse('status', argv, { json: { type: 'boolean' } });
+  const { values } = parse('status', argv, { profile: { type: 'string' }, json: { type: 'boolean' } });
   const client = await connect({ ...context.connectOptions(values.socket), clientName: 'tokenbroker-cli' });
   try {
-    const status = await client.status();
+    const status = await client.status(values.profile === undefined ? {} : { profile: values.profile });
     context.out(values.json ? JSON.stringify(status, null, 2) : formatStatus(status, Date.now()));
     return 0;
   } finally {
