@@ -49,8 +49,6 @@ interface ClientConnection {
   readonly abort: AbortController;
   /** Date.now() at accept: the `hello` deadline counts from here. */
   readonly connectedAt: number;
-  /** The server's activity clock at this connection's last request (or accept): least recent is evicted first. */
-  lastActive: number;
   /** Answer bytes queued in user space at the last look (socket.writableLength); part of the global total. */
   queued: number;
   /** Bytes handed to the kernel when the queue last moved, and when that was (write-stall timeout). */
@@ -120,13 +118,11 @@ export class IpcServer {
   private readonly maxQueuedBytesTotal: number;
   private readonly writeStallTimeoutMs: number;
   private readonly helloTimeoutMs: number;
-  /** Connections still waiting for `hello`, oldest first (the first evicted, and the hello deadline). */
+  /** Connections still waiting for `hello`, oldest first (the hello deadline). */
   private readonly awaitingHello = new Set<ClientConnection>();
   /** Connections with answers queued in user space, and their sum (an upper bound between 'drain's). */
   private readonly queuedConnections = new Set<ClientConnection>();
   private queuedTotal = 0;
-  /** Increments on every request: a cheap order of activity for choosing whom to evict. */
-  private activityClock = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: IpcServerOptions) {
@@ -244,7 +240,6 @@ export class IpcServer {
       socket,
       abort,
       connectedAt: Date.now(),
-      lastActive: ++this.activityClock,
       queued: 0,
       flushedBytes: 0,
       flushedAt: 0,
@@ -274,17 +269,17 @@ export class IpcServer {
   }
 
   /**
-   * At the connection cap, closes one idle connection to let a newcomer in: the oldest of those that never
-   * completed `hello`, else the least recently active one with no request in flight and nothing queued.
-   * Returns false when every connection is busy.
+   * At the connection cap, closes the least recently active idle connection (no request in flight, nothing
+   * queued) to let a newcomer in; a connection that never sent anything counts as active when it connected.
+   * `connections` is kept in order of activity (a request moves its connection to the end), so the first
+   * idle one is the victim. Returns false when every connection is busy.
    */
   private makeRoom(): boolean {
-    let victim: ClientConnection | undefined = this.awaitingHello.values().next().value;
-    if (!victim) {
-      for (const connection of this.connections.values()) {
-        if (connection.inFlight > 0 || connection.queued > 0 || connection.socket.writableLength > 0) continue;
-        if (!victim || connection.lastActive < victim.lastActive) victim = connection;
-      }
+    let victim: ClientConnection | undefined;
+    for (const connection of this.connections.values()) {
+      if (connection.inFlight > 0 || connection.queued > 0 || connection.socket.writableLength > 0) continue;
+      victim = connection;
+      break;
     }
     if (!victim) return false;
     this.options.log.debug({ connection: victim.id, client: victim.clientName, max: this.maxConnections }, 'closing the least recently active idle connection to make room');
@@ -408,7 +403,9 @@ export class IpcServer {
   private onRequest(data: unknown, socket: Socket): void {
     const connection = this.connections.get(socket);
     if (!connection || connection.closing) return;
-    connection.lastActive = ++this.activityClock;
+    // Most recently active last: the connection cap closes idle connections from the front.
+    this.connections.delete(socket);
+    this.connections.set(socket, connection);
 
     if (isRejectedFrame(data)) {
       // A framing error: answer once, then close this connection only.
