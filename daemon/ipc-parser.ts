@@ -4,7 +4,7 @@
  * server can answer with an error before it closes that connection.
  */
 import { AssuredParser, GuardedParser, IPCProtocolError } from 'node-ipc';
-import { ENVELOPE_REQUEST } from '../proto/index.js';
+import { ENVELOPE_REQUEST, FRAME_DELIMITER } from '../proto/index.js';
 
 /** Set on the `data` of a synthetic message standing for a rejected frame; JSON cannot produce it. */
 export const REJECTED_FRAME = Symbol('rejectedFrame');
@@ -41,6 +41,12 @@ function explain(error: unknown): string {
   throw error;
 }
 
+/**
+ * UTF-8 size of each connection's partial frame, keyed by the connection's dispatch function (node-ipc passes
+ * each socket's own `ipcDispatch` as `receive`); trusted only while that connection's buffer is non-empty.
+ */
+const partialBytes = new WeakMap<Receive, number>();
+
 /** Wraps a node-ipc parser class so that rejected frames reach the server as marked messages. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function tolerant<T extends new (...args: any[]) => GuardedParser>(Base: T) {
@@ -57,11 +63,27 @@ function tolerant<T extends new (...args: any[]) => GuardedParser>(Base: T) {
       return message;
     }
 
+    /**
+     * node-ipc's read scans and measures the whole buffered partial frame again for every chunk: a frame
+     * dripped a byte at a time cost work quadratic in its size. `buffer` is what the previous read left,
+     * which holds no delimiter (a single character), so a chunk without one only extends the partial frame:
+     * it is appended, and its size is counted from the new bytes alone. Only a chunk that completes a frame
+     * goes through node-ipc's read, which then scans that frame once.
+     */
     override read(buffer: string, data: string, receive: Receive): string {
       try {
+        if (data.indexOf(FRAME_DELIMITER) === -1) {
+          const previous = buffer === '' ? 0 : (partialBytes.get(receive) ?? Buffer.byteLength(buffer));
+          const bytes = previous + Buffer.byteLength(data);
+          if (bytes > this.maxMessageSize) throw new IPCProtocolError('ERR_IPC_FRAME_TOO_LARGE', 'message exceeds maxMessageSize');
+          partialBytes.set(receive, bytes);
+          return buffer + data;
+        }
+        partialBytes.delete(receive);
         return super.read(buffer, data, receive);
       } catch (error) {
         // Oversized: drop what is buffered; the server answers and closes the connection.
+        partialBytes.delete(receive);
         receive(rejected(explain(error)));
         return '';
       }

@@ -47,6 +47,15 @@ interface ClientConnection {
   readonly id: number;
   readonly socket: Socket;
   readonly abort: AbortController;
+  /** Date.now() at accept: the `hello` deadline counts from here. */
+  readonly connectedAt: number;
+  /** Answer bytes queued in user space at the last look (socket.writableLength); part of the global total. */
+  queued: number;
+  /** Bytes handed to the kernel when the queue last moved, and when that was (write-stall timeout). */
+  flushedBytes: number;
+  flushedAt: number;
+  /** Reading paused because too many answers are queued (backpressure); resumed on 'drain'. */
+  paused: boolean;
   /** What handlers get; one object per connection (renewed by hello), not one per request. */
   context: RequestContext;
   clientName: string | undefined;
@@ -61,12 +70,41 @@ export interface IpcServerOptions {
   readonly daemonVersion: string;
   readonly log: Logger;
   readonly handlers: Handlers;
-  /** Connections beyond this are refused by the kernel's accept path. @default 8192 */
+  /**
+   * Open connections allowed; a newcomer beyond this closes the least recently active idle connection
+   * (or, with none idle, is refused with SERVER_BUSY). @default MAX_CONNECTIONS, lowered to fit the
+   * open-files limit
+   */
   readonly maxConnections?: number;
+  /** @default MAX_QUEUED_BYTES_TOTAL */
+  readonly maxQueuedBytesTotal?: number;
+  /** @default WRITE_STALL_TIMEOUT_MS */
+  readonly writeStallTimeoutMs?: number;
+  /** @default HELLO_TIMEOUT_MS */
+  readonly helloTimeoutMs?: number;
 }
 
-/** Allowed at most this many open connections by default (many apps, each with a few). */
-const DEFAULT_MAX_CONNECTIONS = 8192;
+// ---- Limits (documented in proto/README.md, "Limits"; figures in docs/hardening-figures.md) -----------
+
+/** Open connections allowed at most (many apps, each with a few). */
+export const MAX_CONNECTIONS = 8192;
+/** Answers queued (unsent) for one connection at most; beyond, node-ipc closes that connection. */
+export const MAX_QUEUED_BYTES_PER_CONNECTION = 4 * 1024 * 1024;
+/** Answers queued for all connections together at most; beyond, the biggest stalled queue is cut first. */
+export const MAX_QUEUED_BYTES_TOTAL = 64 * 1024 * 1024;
+/**
+ * With this much queued for a connection the daemon stops reading its requests until the queue drains
+ * (backpressure): a client that does not read its answers cannot make the daemon work on its behalf.
+ */
+export const READ_PAUSE_QUEUED_BYTES = 64 * 1024;
+/** A connection whose queued answers make no progress this long is closed. */
+export const WRITE_STALL_TIMEOUT_MS = 15_000;
+/** A connection that has not completed `hello` this long after connecting is closed. */
+export const HELLO_TIMEOUT_MS = 5_000;
+/** How often the hello deadlines and write stalls are checked. */
+const SWEEP_INTERVAL_MS = 1_000;
+/** File descriptors kept free for everything else the daemon opens (keychain, provider, log). */
+const RESERVED_FDS = 256;
 
 export class IpcServer {
   private readonly ipc = new IPCModule();
@@ -76,8 +114,23 @@ export class IpcServer {
   private stopping = false;
   private drained: (() => void) | undefined;
   private socketIno: number | undefined;
+  private readonly maxConnections: number;
+  private readonly maxQueuedBytesTotal: number;
+  private readonly writeStallTimeoutMs: number;
+  private readonly helloTimeoutMs: number;
+  /** Connections still waiting for `hello`, oldest first (the hello deadline). */
+  private readonly awaitingHello = new Set<ClientConnection>();
+  /** Connections with answers queued in user space, and their sum (an upper bound between 'drain's). */
+  private readonly queuedConnections = new Set<ClientConnection>();
+  private queuedTotal = 0;
+  private sweepTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly options: IpcServerOptions) {}
+  constructor(private readonly options: IpcServerOptions) {
+    this.maxConnections = options.maxConnections ?? defaultMaxConnections();
+    this.maxQueuedBytesTotal = options.maxQueuedBytesTotal ?? MAX_QUEUED_BYTES_TOTAL;
+    this.writeStallTimeoutMs = options.writeStallTimeoutMs ?? WRITE_STALL_TIMEOUT_MS;
+    this.helloTimeoutMs = options.helloTimeoutMs ?? HELLO_TIMEOUT_MS;
+  }
 
   get connectedClients(): number {
     return this.connections.size;
@@ -93,14 +146,16 @@ export class IpcServer {
       parser: BrokerParser,
       allowedEvents: [ENVELOPE_REQUEST, ENVELOPE_RESPONSE, ENVELOPE_EVENT],
       maxMessageSize: MAX_MESSAGE_BYTES,
-      maxPendingBytes: 4 * 1024 * 1024,
+      maxPendingBytes: MAX_QUEUED_BYTES_PER_CONNECTION,
       messageTimeout: INCOMPLETE_FRAME_TIMEOUT_MS,
       unlink: false, // single-instance logic is ours: never remove a live daemon's socket
       secureSocketRoot: true,
       socketRoot: ipcSocketRoot,
       readableAll: false,
       writableAll: false,
-      maxConnections: this.options.maxConnections ?? DEFAULT_MAX_CONNECTIONS,
+      // Our own policy applies at maxConnections (see onConnect); Node's hard limit above it only
+      // covers connections still closing (an evicted one lingers up to HALF_CLOSE_GRACE_MS).
+      maxConnections: this.maxConnections + Math.max(64, Math.ceil(this.maxConnections / 8)),
     });
     this.ipc.serve(socketPath);
     const server = this.ipc.server;
@@ -131,6 +186,8 @@ export class IpcServer {
       fs.chmodSync(socketPath, 0o600);
       this.socketIno = fs.statSync(socketPath).ino;
     }
+    this.sweepTimer = setInterval(() => this.sweep(), SWEEP_INTERVAL_MS);
+    this.sweepTimer.unref();
   }
 
   /** Sends an event to every connection subscribed to it. */
@@ -148,6 +205,7 @@ export class IpcServer {
   async stop(graceMs = 5_000): Promise<void> {
     if (this.stopping) return;
     this.stopping = true;
+    clearInterval(this.sweepTimer);
     const netServer = this.ipc.server?.server as NetServer | false | undefined;
     if (netServer) netServer.close();
     if (this.inFlightTotal > 0) {
@@ -181,6 +239,11 @@ export class IpcServer {
       id,
       socket,
       abort,
+      connectedAt: Date.now(),
+      queued: 0,
+      flushedBytes: 0,
+      flushedAt: 0,
+      paused: false,
       context: { connectionId: id, clientName: undefined, signal: abort.signal },
       clientName: undefined,
       helloDone: false,
@@ -188,22 +251,161 @@ export class IpcServer {
       subscribed: undefined,
       closing: false,
     };
-    this.connections.set(socket, connection);
+    socket.on('drain', () => this.onDrain(connection));
     this.options.log.debug({ connection: connection.id }, 'client connected');
+    if (this.connections.size >= this.maxConnections && !this.makeRoom()) {
+      this.options.log.warn({ connection: id, max: this.maxConnections }, 'connection refused: every connection is busy');
+      connection.closing = true;
+      this.send(connection, ENVELOPE_RESPONSE, {
+        id: null,
+        error: new BrokerError('SERVER_BUSY', `the daemon has ${this.maxConnections} connections open and none is idle; try again later`).toWire(),
+      });
+      abort.abort();
+      closeAfterAnswer(socket);
+      return;
+    }
+    this.connections.set(socket, connection);
+    this.awaitingHello.add(connection);
+  }
+
+  /**
+   * At the connection cap, closes the least recently active idle connection (no request in flight, nothing
+   * queued) to let a newcomer in; a connection that never sent anything counts as active when it connected.
+   * `connections` is kept in order of activity (a request moves its connection to the end), so the first
+   * idle one is the victim. Returns false when every connection is busy.
+   */
+  private makeRoom(): boolean {
+    let victim: ClientConnection | undefined;
+    for (const connection of this.connections.values()) {
+      if (connection.inFlight > 0 || connection.queued > 0 || connection.socket.writableLength > 0) continue;
+      victim = connection;
+      break;
+    }
+    if (!victim) return false;
+    this.options.log.debug({ connection: victim.id, client: victim.clientName, max: this.maxConnections }, 'closing the least recently active idle connection to make room');
+    this.retire(
+      victim,
+      new BrokerError('SERVER_BUSY', `the daemon closed this idle connection to make room for a new one (at most ${this.maxConnections} connections); reconnect when needed`),
+    );
+    return true;
+  }
+
+  /**
+   * Forgets a connection and closes it: with `error`, answered first (id null) and closed gracefully;
+   * without, destroyed at once (its queue is stalled: nothing more can reach it).
+   */
+  private retire(connection: ClientConnection, error?: BrokerError): void {
+    if (error) this.send(connection, ENVELOPE_RESPONSE, { id: null, error: error.toWire() });
+    this.forget(connection);
+    if (error) closeAfterAnswer(connection.socket);
+    else connection.socket.destroy();
+  }
+
+  private forget(connection: ClientConnection): void {
+    if (this.connections.get(connection.socket) !== connection) return;
+    this.connections.delete(connection.socket);
+    this.awaitingHello.delete(connection);
+    this.account(connection, 0);
+    connection.closing = true;
+    connection.abort.abort();
   }
 
   private onDisconnect(socket: Socket): void {
     const connection = this.connections.get(socket);
     if (!connection) return;
-    this.connections.delete(socket);
-    connection.closing = true;
-    connection.abort.abort();
+    this.forget(connection);
     this.options.log.debug({ connection: connection.id, client: connection.clientName }, 'client disconnected');
+  }
+
+  /** Updates a connection's share of the global queued-bytes total (and its backpressure). */
+  private account(connection: ClientConnection, queued: number): void {
+    if (queued === connection.queued || (connection.closing && queued > 0)) return;
+    this.queuedTotal += queued - connection.queued;
+    if (connection.queued === 0) {
+      connection.flushedBytes = connection.socket.bytesWritten - queued;
+      connection.flushedAt = Date.now();
+      this.queuedConnections.add(connection);
+    }
+    connection.queued = queued;
+    if (queued === 0) {
+      this.queuedConnections.delete(connection);
+      if (connection.paused) {
+        connection.paused = false;
+        connection.socket.resume();
+      }
+      return;
+    }
+    if (queued >= READ_PAUSE_QUEUED_BYTES && !connection.paused && !connection.closing) {
+      connection.paused = true;
+      connection.socket.pause();
+    }
+    if (this.queuedTotal > this.maxQueuedBytesTotal) this.enforceQueuedTotal();
+  }
+
+  private onDrain(connection: ClientConnection): void {
+    if (this.connections.get(connection.socket) === connection) this.account(connection, connection.socket.writableLength);
+  }
+
+  /** Over the global budget: refresh every queue's size, then cut the biggest until within it. */
+  private enforceQueuedTotal(): void {
+    let total = 0;
+    for (const connection of this.queuedConnections) {
+      const queued = connection.socket.writableLength;
+      if (queued === 0) {
+        this.account(connection, 0);
+        continue;
+      }
+      total += queued;
+      connection.queued = queued;
+    }
+    this.queuedTotal = total;
+    while (this.queuedTotal > this.maxQueuedBytesTotal) {
+      let biggest: ClientConnection | undefined;
+      for (const connection of this.queuedConnections) if (!biggest || connection.queued > biggest.queued) biggest = connection;
+      if (!biggest) break;
+      this.options.log.warn(
+        { connection: biggest.id, client: biggest.clientName, queuedBytes: biggest.queued, totalBytes: this.queuedTotal, max: this.maxQueuedBytesTotal },
+        'closing the connection with the most unread answers: the daemon-wide budget is exceeded',
+      );
+      this.retire(biggest);
+    }
+  }
+
+  /** Closes connections past their hello deadline, and those whose queued answers stopped moving. */
+  private sweep(): void {
+    const now = Date.now();
+    for (const connection of this.awaitingHello) {
+      if (now - connection.connectedAt < this.helloTimeoutMs) break; // oldest first
+      this.options.log.debug({ connection: connection.id }, 'no hello in time; closing the connection');
+      this.retire(
+        connection,
+        new BrokerError('BAD_REQUEST', `method: no "hello" within ${this.helloTimeoutMs} ms of connecting; closing the connection`, { field: 'method' }),
+      );
+    }
+    for (const connection of this.queuedConnections) {
+      const { socket } = connection;
+      const queued = socket.writableLength;
+      if (queued === 0) {
+        this.account(connection, 0);
+        continue;
+      }
+      const flushed = socket.bytesWritten - queued;
+      if (flushed !== connection.flushedBytes) {
+        connection.flushedBytes = flushed;
+        connection.flushedAt = now;
+      } else if (now - connection.flushedAt >= this.writeStallTimeoutMs) {
+        this.options.log.warn({ connection: connection.id, client: connection.clientName, queuedBytes: queued }, 'closing a connection that reads none of its answers');
+        this.retire(connection);
+      }
+    }
   }
 
   private onRequest(data: unknown, socket: Socket): void {
     const connection = this.connections.get(socket);
     if (!connection || connection.closing) return;
+    // Most recently active last: the connection cap closes idle connections from the front.
+    this.connections.delete(socket);
+    this.connections.set(socket, connection);
 
     if (isRejectedFrame(data)) {
       // A framing error: answer once, then close this connection only.
@@ -307,6 +509,7 @@ export class IpcServer {
       );
     }
     connection.helloDone = true;
+    this.awaitingHello.delete(connection);
     connection.clientName = params.client;
     connection.context = { connectionId: connection.id, clientName: params.client, signal: connection.abort.signal };
     this.options.log.debug({ connection: connection.id, client: params.client }, 'hello');
@@ -329,6 +532,8 @@ export class IpcServer {
     if (connection.socket.destroyed || connection.socket.writableEnded) return;
     try {
       this.ipc.server.emit(connection.socket, type, data);
+      const queued = connection.socket.writableLength;
+      if (queued !== connection.queued) this.account(connection, queued);
     } catch (error) {
       this.options.log.warn({ err: { message: (error as Error).message }, connection: connection.id }, 'could not send');
       // Every request gets exactly one answer: a result that cannot be sent (larger than the frame
@@ -357,6 +562,21 @@ function closeAfterAnswer(socket: Socket): void {
   const timer = setTimeout(() => socket.destroy(), HALF_CLOSE_GRACE_MS);
   timer.unref();
   socket.once('close', () => clearTimeout(timer));
+}
+
+/** MAX_CONNECTIONS, or fewer when the open-files limit (Linux: /proc/self/limits) cannot hold them. */
+function defaultMaxConnections(): number {
+  let limits: string;
+  try {
+    limits = fs.readFileSync('/proc/self/limits', 'utf8');
+  } catch {
+    return MAX_CONNECTIONS;
+  }
+  const soft = /^Max open files\s+(\d+)/m.exec(limits)?.[1];
+  if (soft === undefined) return MAX_CONNECTIONS;
+  // Node's own hard limit sits above ours (maxConnections / 8 more); keep that and RESERVED_FDS free.
+  const fit = Math.floor(((Number(soft) - RESERVED_FDS) * 8) / 9);
+  return Math.max(16, Math.min(MAX_CONNECTIONS, fit));
 }
 
 function dirnameWithSlash(socketPath: string): string {

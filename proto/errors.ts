@@ -11,6 +11,11 @@ export const ERROR_CODES = [
   'TOO_MANY_REQUESTS',
   /** The daemon is stopping and takes no new requests. */
   'SHUTTING_DOWN',
+  /**
+   * The daemon is at its connection limit: this connection was refused (none idle to make room), or it was
+   * an idle one closed to make room for a newcomer. Sent with `id: null` just before the daemon closes it.
+   */
+  'SERVER_BUSY',
   /** No profile by that name, or no profile configured and none named. */
   'PROFILE_NOT_FOUND',
   /** The profile has no session; the user must sign in. */
