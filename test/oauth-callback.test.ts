@@ -68,6 +68,19 @@ describe('parseAuthorizationResponse', () => {
     );
   });
 
+  it('rejects a response without state, or with an empty one (RFC 6749 §10.12)', () => {
+    expect(() => parseAuthorizationResponse(cb(`code=abc&iss=${encodeURIComponent(issuer)}`), expected)).toThrow(
+      expect.objectContaining({ code: 'LOGIN_FAILED', field: 'state' }),
+    );
+    expect(() => parseAuthorizationResponse(cb(`code=abc&state=&iss=${encodeURIComponent(issuer)}`), expected)).toThrow(
+      expect.objectContaining({ code: 'LOGIN_FAILED', field: 'state' }),
+    );
+    // also an error response: without our state it is not an answer to our request
+    expect(() => parseAuthorizationResponse(cb(`error=access_denied&iss=${encodeURIComponent(issuer)}`), expected)).toThrow(
+      expect.objectContaining({ code: 'LOGIN_FAILED', field: 'state' }),
+    );
+  });
+
   it('rejects input that is not a URL with BAD_REQUEST on "url"', () => {
     expect(() => parseAuthorizationResponse('not a url', expected)).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', field: 'url' }));
     expect(() => parseAuthorizationResponse(42 as unknown as string, expected)).toThrow(expect.objectContaining({ code: 'BAD_REQUEST', field: 'url' }));
