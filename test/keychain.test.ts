@@ -24,6 +24,7 @@ import {
   type StoredTokens,
   type TokenStore,
 } from '../daemon/store/keychain.js';
+import { onPath, requireOrSkip } from './support/prerequisites.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ACCESS = `at-${randomBytes(12).toString('hex')}`;
@@ -290,9 +291,6 @@ function envWithout(...names: string[]): NodeJS.ProcessEnv {
   return env;
 }
 
-function onPath(name: string): boolean {
-  return (process.env['PATH'] ?? '').split(path.delimiter).some((dir) => dir !== '' && fs.existsSync(path.join(dir, name)));
-}
 
 describe('KEYCHAIN_UNAVAILABLE without a usable Secret Service', () => {
   it('says so when the session bus cannot be reached, and loads keytar only when first used', async () => {
@@ -311,7 +309,10 @@ describe('KEYCHAIN_UNAVAILABLE without a usable Secret Service', () => {
     expect(result.message).not.toContain(ACCESS);
   });
 
-  it.skipIf(process.platform !== 'linux' || !onPath('dbus-run-session') || !onPath('gnome-keyring-daemon'))(
+  it.skipIf(
+    process.platform !== 'linux' ||
+      requireOrSkip(onPath('dbus-run-session') && onPath('gnome-keyring-daemon'), 'keychain: needs dbus-run-session and gnome-keyring-daemon (apt-get install dbus-x11 gnome-keyring)'),
+  )(
     'says the keyring is locked when it was unlocked with the wrong password',
     async () => {
       const dataHome = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenbroker-keyring-locked-'));
