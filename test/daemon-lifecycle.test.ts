@@ -3,6 +3,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connect } from '../client/index.js';
 import { CLI, runCli, startDaemon, tempDir, type DaemonProcess } from './support/daemon.js';
+import { requireOrSkip } from './support/prerequisites.js';
 
 let daemons: DaemonProcess[] = [];
 afterEach(async () => {
@@ -35,7 +36,7 @@ describe('socket permissions', () => {
     expect(fs.existsSync(path.join(runDir, 'broker.sock'))).toBe(false);
   });
 
-  it.runIf(process.getuid?.() === 0)('refuses a socket directory owned by another user', async () => {
+  it.skipIf(requireOrSkip(process.getuid?.() === 0, 'daemon-lifecycle: a directory owned by another user needs root to chown'))('refuses a socket directory owned by another user', async () => {
     const dir = tempDir();
     const runDir = path.join(dir, 'run');
     fs.mkdirSync(runDir, { mode: 0o700 });

@@ -1,7 +1,11 @@
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { ROOT } from './support/daemon.js';
+import { requireOrSkip } from './support/prerequisites.js';
+
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
 /** Runs the demo script as `npm run demo -- …` does (the suite already runs inside a keyring session). */
 async function demo(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: unknown; output: string; elapsed: number }> {
@@ -18,10 +22,15 @@ async function demo(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code
   return { code, output, elapsed: Date.now() - started };
 }
 
-it('npm run demo -- --headless completes within its time box and shows expiry advancing', async () => {
+// Without Chromium the demo falls back to the dev form (the next test): this one is about the browser.
+const noChromium = requireOrSkip(fs.existsSync(CHROMIUM), `demo: needs Chromium at ${CHROMIUM} (apt-get install chromium)`);
+
+it.skipIf(noChromium)('npm run demo -- --headless completes within its time box and shows expiry advancing', async () => {
   const { code, output, elapsed } = await demo(['--headless', '--duration', '20']);
   expect(code, output).toBe(0);
   expect(elapsed).toBeLessThan(60_000);
+  expect(output).toMatch(/headless Chromium signed in as "demo-user"/);
+  expect(output).not.toMatch(/posted the provider's dev login form/);
   expect(output).toMatch(/Signed in as demo-user/);
   expect(output).toMatch(/PROFILE\s+STATE/);
   expect(output).toMatch(/demo \*\s+active/);

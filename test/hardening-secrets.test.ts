@@ -31,6 +31,7 @@ import type { StoredTokens } from '../daemon/store/keychain.js';
 import { launchBrowserUser, type BrowserUser } from './support/browser-user.js';
 import { idpProfile, startBroker, type BrokerHarness } from './support/broker.js';
 import { runCli, waitFor, type CliResult } from './support/daemon.js';
+import { closedPort } from './support/closed-port.js';
 import { startTestIdp, type TestIdp } from './support/idp.js';
 
 const RAW = 'raw-secret-7f3a9c1e5b2d4f6a8c0e';
@@ -126,7 +127,7 @@ describe('secrets never print (unit)', () => {
     const out = capture();
     const log = createLogger('trace', out.stream);
     try {
-      for (const url of [`http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, 'http://127.0.0.1:9/token']) {
+      for (const url of [`http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, `http://127.0.0.1:${await closedPort()}/token`]) {
         const error = await got
           .post(url, { form: { grant_type: 'refresh_token', refresh_token: `${RAW}-rt`, code_verifier: `${RAW}-v` }, headers: { authorization: `Basic ${RAW}` }, retry: { limit: 0 } })
           .catch((e: unknown) => e);

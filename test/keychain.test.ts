@@ -24,6 +24,7 @@ import {
   type StoredTokens,
   type TokenStore,
 } from '../daemon/store/keychain.js';
+import { onPath, requireOrSkip } from './support/prerequisites.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const ACCESS = `at-${randomBytes(12).toString('hex')}`;
@@ -290,9 +291,6 @@ function envWithout(...names: string[]): NodeJS.ProcessEnv {
   return env;
 }
 
-function onPath(name: string): boolean {
-  return (process.env['PATH'] ?? '').split(path.delimiter).some((dir) => dir !== '' && fs.existsSync(path.join(dir, name)));
-}
 
 describe('KEYCHAIN_UNAVAILABLE without a usable Secret Service', () => {
   it('says so when the session bus cannot be reached, and loads keytar only when first used', async () => {
@@ -311,7 +309,15 @@ describe('KEYCHAIN_UNAVAILABLE without a usable Secret Service', () => {
     expect(result.message).not.toContain(ACCESS);
   });
 
-  it.skipIf(process.platform !== 'linux' || !onPath('dbus-run-session') || !onPath('gnome-keyring-daemon'))(
+  /** Shell: until org.freedesktop.secrets has an owner on the session bus, at most 100 × 0.1 s. */
+  const WAIT_FOR_SECRET_SERVICE =
+    'i=0; until dbus-send --session --print-reply --dest=org.freedesktop.DBus /org/freedesktop/DBus org.freedesktop.DBus.NameHasOwner ' +
+    "string:org.freedesktop.secrets 2>/dev/null | grep -q 'boolean true' || [ $i -ge 100 ]; do sleep 0.1; i=$((i+1)); done;";
+
+  it.skipIf(
+    process.platform !== 'linux' ||
+      requireOrSkip(onPath('dbus-run-session') && onPath('gnome-keyring-daemon') && onPath('dbus-send'), 'keychain: needs dbus-run-session, dbus-send and gnome-keyring-daemon (apt-get install dbus-x11 gnome-keyring)'),
+  )(
     'says the keyring is locked when it was unlocked with the wrong password',
     async () => {
       const dataHome = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenbroker-keyring-locked-'));
@@ -321,7 +327,8 @@ describe('KEYCHAIN_UNAVAILABLE without a usable Secret Service', () => {
           '--',
           'sh',
           '-c',
-          `printf ${password} | XDG_RUNTIME_DIR="$XDG_DATA_HOME" gnome-keyring-daemon --unlock --components=secrets >/dev/null; sleep 0.3; exec "$@"`,
+          // --unlock returns before the daemon owns its bus name: wait for that (≤ 10 s), not a fixed time.
+          `printf ${password} | XDG_RUNTIME_DIR="$XDG_DATA_HOME" gnome-keyring-daemon --unlock --components=secrets >/dev/null; ${WAIT_FOR_SECRET_SERVICE} exec "$@"`,
           'sh',
         ];
         const env = { ...envWithout('DISPLAY', 'WAYLAND_DISPLAY', 'DBUS_SESSION_BUS_ADDRESS'), XDG_DATA_HOME: dataHome };

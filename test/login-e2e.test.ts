@@ -158,7 +158,10 @@ describe('tokens to apps', () => {
     const [r1, r2] = await Promise.all([first, second]);
     expect(r1.subject).toBe('alice');
     expect(r2.joined).toBe(true);
-    await expect(harness.nextBrowserUrl(500)).rejects.toThrow(); // only one tab was opened
+    // Only one tab: the daemon started (and opened the browser for) one login, logged before it opens the
+    // browser; and after a generous wait no second URL reached the browser.
+    expect(harness.daemon.logs().filter((l) => l['msg'] === 'login started')).toHaveLength(1);
+    await expect(harness.nextBrowserUrl(3_000)).rejects.toThrow();
 
     const [t1, t2] = await Promise.all([a.getToken(), b.getToken()]);
     expect(t1.accessToken).toBe(t2.accessToken);
@@ -260,12 +263,16 @@ describe('bad input', () => {
     const unknown = await runCli(['callback', 'com.example.broker:/callback?code=abc&state=' + 'x'.repeat(43)], { env: harness.env });
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toMatch(/unknown or already used state.*LOGIN_FAILED/);
+    expect(token).not.toBe('');
+    expect((await runCli(['token'], { env: harness.env })).stdout.trim()).toBe(token); // the session is untouched
 
     // A real redirect used twice: the second is a replay.
     const login = loginInBackground(harness);
     const { redirectUrl } = await user.signIn(await harness.nextBrowserUrl());
     expect((await runCli(['callback', redirectUrl], { env: harness.env })).code).toBe(0);
     expect((await login).code).toBe(0);
+    const second = (await runCli(['token'], { env: harness.env })).stdout.trim();
+    expect(second).not.toBe(token); // the new sign-in replaced the tokens
     const replay = await runCli(['callback', redirectUrl], { env: harness.env });
     expect(replay.code).toBe(1);
     expect(replay.stderr).toMatch(/already used state/);
@@ -274,8 +281,7 @@ describe('bad input', () => {
     expect(notUrl.code).toBe(2);
     expect(notUrl.stderr).toMatch(/is not a URL/);
 
-    expect((await runCli(['token'], { env: harness.env })).stdout.trim()).not.toBe('');
-    void token;
+    expect((await runCli(['token'], { env: harness.env })).stdout.trim()).toBe(second); // untouched by the replay and the bad input
   });
 
   it('a mismatched iss is refused and the sign-in goes on; a provider error and a rejected code each fail that login clearly', async () => {

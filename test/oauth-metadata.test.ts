@@ -5,6 +5,7 @@ import type { ProfileConfig } from '../daemon/config.js';
 import { createHttpClient } from '../daemon/oauth/http.js';
 import { clearProviderMetadataCache, discover, parseDiscoveryDocument, resolveProviderMetadata } from '../daemon/oauth/metadata.js';
 import { wristbandMetadata, wristbandTenantHost } from '../daemon/oauth/wristband.js';
+import { closedPort } from './support/closed-port.js';
 
 const app = 'myapp-acme.us.wristband.dev';
 
@@ -188,7 +189,7 @@ describe('discover and resolveProviderMetadata against a local server', () => {
   });
 
   it('does not cache a failure', async () => {
-    served = { ...served, issuer: 'http://127.0.0.1:1' };
+    served = { ...served, issuer: `http://127.0.0.1:${await closedPort()}` };
     await expect(resolveProviderMetadata(profile(base), client)).rejects.toMatchObject({ code: 'IDP_ERROR', field: 'issuer' });
     served = { ...served, issuer: base };
     await expect(resolveProviderMetadata(profile(base), client)).resolves.toMatchObject({ issuer: base });
@@ -200,7 +201,7 @@ describe('discover and resolveProviderMetadata against a local server', () => {
   });
 
   it('reports an unreachable provider as IDP_UNAVAILABLE', async () => {
-    await expect(discover('http://127.0.0.1:1', client)).rejects.toMatchObject({ code: 'IDP_UNAVAILABLE', kind: 'transient' });
+    await expect(discover(`http://127.0.0.1:${await closedPort()}`, client)).rejects.toMatchObject({ code: 'IDP_UNAVAILABLE', kind: 'transient' });
   });
 
   it('derives the Wristband preset without any request', async () => {

@@ -8,6 +8,7 @@ import { TokenEndpointError } from '../daemon/oauth/provider-error.js';
 import { revokeToken } from '../daemon/oauth/revocation.js';
 import { DEFAULT_EXPIRES_IN_SECONDS, exchangeAuthorizationCode, parseTokenResponse, refreshAccessToken } from '../daemon/oauth/token-endpoint.js';
 import { Secret } from '../daemon/secret.js';
+import { closedPort } from './support/closed-port.js';
 
 /** One scripted answer per request; the last one repeats. */
 type Answer = { status: number; headers?: Record<string, string>; body?: unknown } | 'hang';
@@ -197,7 +198,7 @@ describe('refreshAccessToken (RFC 6749 §6)', () => {
 
   it('classifies a refused connection as transient', async () => {
     const error = await failure(
-      refreshAccessToken({ http: fast, metadata: { ...metadata(), tokenEndpoint: 'http://127.0.0.1:1/token' }, clientId: 'c', refreshToken }),
+      refreshAccessToken({ http: fast, metadata: { ...metadata(), tokenEndpoint: `http://127.0.0.1:${await closedPort()}/token` }, clientId: 'c', refreshToken }),
     );
     expect(error).toMatchObject({ code: 'IDP_UNAVAILABLE', kind: 'transient', networkError: 'ECONNREFUSED' });
   });

@@ -13,13 +13,11 @@ import { registerScheme, schemeOf, schemeStatus, unregisterScheme, validateSchem
 import { desktopEntry, quoteExecArgument, removeMimeAssociation } from '../daemon/scheme/linux.js';
 import { appleScriptSource, bundleIdentifier, infoPlist, LSREGISTER } from '../daemon/scheme/macos.js';
 import { parseRegQueryDefault, windowsCommandLine } from '../daemon/scheme/windows.js';
+import { onPath, requireOrSkip } from './support/prerequisites.js';
 
 const run = promisify(execFile);
 const SCHEME = 'com.example.test';
 
-function onPath(name: string): boolean {
-  return (process.env['PATH'] ?? '').split(path.delimiter).some((dir) => dir !== '' && fs.existsSync(path.join(dir, name)));
-}
 
 describe('schemeOf', () => {
   it('takes the scheme of a custom-scheme redirect URI, in lower case', () => {
@@ -101,7 +99,9 @@ describe('Linux desktop entry', () => {
   });
 });
 
-describe.skipIf(process.platform !== 'linux' || !onPath('xdg-mime') || !onPath('xdg-open'))('Linux, with the real xdg-mime and xdg-open', () => {
+describe.skipIf(
+  process.platform !== 'linux' || requireOrSkip(onPath('xdg-mime') && onPath('xdg-open'), 'scheme: needs xdg-mime and xdg-open (apt-get install xdg-utils)'),
+)('Linux, with the real xdg-mime and xdg-open', () => {
   let root: string;
   let env: NodeJS.ProcessEnv;
   let desktopFile: string;
@@ -244,7 +244,7 @@ describe('macOS handler (generated, not run here)', () => {
     expect(plist).toMatch(/<key>CFBundleURLSchemes<\/key>\s*<array>\s*<string>com\.example\.test<\/string>\s*<\/array>/);
   });
 
-  it.skipIf(spawnSync('python3', ['-c', 'import plistlib']).status !== 0)('is a well-formed property list', () => {
+  it.skipIf(requireOrSkip(spawnSync('python3', ['-c', 'import plistlib']).status === 0, 'scheme: needs python3 (plistlib) to parse the plist'))('is a well-formed property list', () => {
     const parsed = spawnSync('python3', ['-c', 'import json,plistlib,sys; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))'], {
       input: infoPlist(SCHEME),
       encoding: 'utf8',

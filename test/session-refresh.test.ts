@@ -96,8 +96,10 @@ describe('token.get', () => {
       await h.getToken();
       await vi.advanceTimersByTimeAsync(100);
     }
-    // 6 s of requests every 100 ms: about 6 s / (refresh every ≈2 s) refreshes, not 60.
+    // 6 s of requests every 100 ms: about 6 s / (refresh every ≈2 s) refreshes, not 60 — and not none:
+    // each 5-s token is refreshed once less than half of it is left (at ≈ 2.5 s and ≈ 5 s).
     expect(h.provider.refreshes().length).toBeLessThanOrEqual(5);
+    expect(h.provider.refreshes().length).toBeGreaterThanOrEqual(2);
   });
 
   it('without a refresh token the access token is served until it expires, then LOGIN_REQUIRED', async () => {
@@ -202,6 +204,9 @@ describe('transient failures', () => {
     for (const count of windows.slice(1)) expect(count).toBeLessThanOrEqual(4);
     for (let i = 1; i < windows.length; i++) expect(windows[i]).toBeLessThanOrEqual(windows[0]!);
     expect(windows.reduce((a, b) => a + b)).toBeLessThan(40);
+    // And it keeps trying: the backoff doubles from 1 s in the first window, then at most 5 min apart.
+    expect(windows[0]).toBeGreaterThanOrEqual(5);
+    for (const count of windows.slice(1)) expect(count).toBeGreaterThanOrEqual(1);
   });
 
   it('a 429 Retry-After is honoured, even beyond maxDelayMs', async () => {
