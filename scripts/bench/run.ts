@@ -203,7 +203,7 @@ function ensureBuilt(): void {
   const sources = Math.max(...['proto', 'client', 'daemon'].map((d) => newest(path.join(ROOT, d))));
   if (built >= sources) return;
   log('dist/ is missing or older than the sources: building (tsc)');
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.json')], { stdio: 'inherit' });
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', ...['proto', 'client', 'daemon'].map((d) => path.join(ROOT, d))], { stdio: 'inherit' });
   if (result.status !== 0) {
     process.stderr.write('bench: the build failed\n');
     process.exit(1);

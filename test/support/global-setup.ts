@@ -33,8 +33,8 @@ export function distIsStale(root = ROOT): boolean {
 
 export default function setup(): void {
   if (!distIsStale()) return;
-  console.log('dist/ is missing or older than the sources: building (tsc -p tsconfig.json)');
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', path.join(ROOT, 'tsconfig.json')], {
+  console.log('dist/ is missing or older than the sources: building (tsc -b proto client daemon)');
+  const result = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', ...['proto', 'client', 'daemon'].map((d) => path.join(ROOT, d))], {
     cwd: ROOT,
     stdio: 'inherit',
   });
