@@ -71,6 +71,8 @@ beforeAll(async () => {
     scopes: ['openid'],
     tokenType: 'Bearer',
     subject: 'drip-user',
+    issuer: 'http://127.0.0.1:9',
+    clientId: 'drip',
     savedAt: Date.now(),
   });
   daemon = await startDaemon({

@@ -102,6 +102,8 @@ beforeAll(async () => {
     scopes: ['openid'],
     tokenType: 'Bearer',
     subject: 'exhaustion-user',
+    issuer: 'http://127.0.0.1:9',
+    clientId: 'exhaustion',
     savedAt: Date.now(),
   });
   const profile = { issuer: 'http://127.0.0.1:9', clientId: 'exhaustion', redirectUri: 'com.example.broker:/callback' };

@@ -384,6 +384,8 @@ beforeAll(async () => {
     scopes: ['openid'],
     tokenType: 'Bearer',
     subject: 'fuzz-user',
+    issuer: 'http://127.0.0.1:9',
+    clientId: 'fuzz',
     savedAt: Date.now(),
   });
   const dir = tempDir('tb-fuzz-');

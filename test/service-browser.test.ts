@@ -15,7 +15,7 @@ import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { systemBrowser, systemdRunCommand } from '../daemon/browser.js';
 import { createLogger } from '../daemon/log.js';
-import { FAKE_BROWSER, waitForBrowserUrl } from './support/browser-user.js';
+import { FAKE_BROWSER, LAUNCHER_URL, waitForBrowserUrl } from './support/browser-user.js';
 import { idpProfile, startBroker } from './support/broker.js';
 import { runCli, tempDir } from './support/daemon.js';
 import { startTestIdp, type TestIdp } from './support/idp.js';
@@ -163,8 +163,12 @@ describe('the daemon under a user manager', () => {
       expect(fake.recorded()).toHaveLength(1);
       const argv = fake.recorded()[0]!;
       expect(argv.slice(0, 7)).toEqual(['--user', '--collect', '--quiet', '--service-type=exec', '--description=tokenbroker: open the browser', '--setenv=BROWSER', '--']);
-      expect(argv.at(-1)).toBe(url);
+      // systemd-run is given the one-time launcher (the harness followed it to the authorization URL).
+      const launcher = argv.at(-1)!;
+      expect(launcher).toMatch(LAUNCHER_URL);
+      expect(url).toMatch(/\/auth\?/);
       expect(harness.daemon.output()).toMatch(/"via":"systemd-run"/);
+      expect(harness.daemon.output()).not.toContain(launcher);
       expect(harness.daemon.output()).not.toContain(url);
     } finally {
       await harness.stop();

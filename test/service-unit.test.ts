@@ -102,7 +102,7 @@ describe.skipIf(corePattern.startsWith('|') || corePattern.includes('/'))('a cra
     const refreshToken = `rt-${randomBytes(24).toString('base64url')}`;
     const accessToken = `at-${randomBytes(24).toString('base64url')}`;
     const now = Date.now();
-    await keytar.setPassword(keychainService, 'main', JSON.stringify({ v: 1, accessToken, refreshToken, expiresAt: now + 3_600_000, scopes: ['openid'], tokenType: 'Bearer', savedAt: now }));
+    await keytar.setPassword(keychainService, 'main', JSON.stringify({ v: 1, accessToken, refreshToken, expiresAt: now + 3_600_000, scopes: ['openid'], tokenType: 'Bearer', savedAt: now, issuer: 'https://login.example.com', clientId: 'c' }));
     try {
       const crash = async (coreLimit: string) => {
         const dir = tempDir('tb-core-');

@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerEvent } from '../proto/index.js';
 import type { HttpClient, ProviderMetadata } from '../daemon/oauth/index.js';
 import { Session } from '../daemon/session/session.js';
+import { followLauncher } from './support/broker.js';
 import { MemoryStore } from '../daemon/store/keychain.js';
 import { ISSUER, METADATA, profileConfig, settle } from './support/session-fakes.js';
 
@@ -94,7 +95,8 @@ function start(choice: NonceChoice): Harness {
     metadata: async () => metadata,
     publish: (event) => void events.push(event),
     openBrowser: async (url) => {
-      browser.push(url);
+      // The sign-in opens its one-time launcher; the browser follows it to the authorization URL.
+      browser.push(await followLauncher(url));
       return true;
     },
     onLoopbackCallback: async () => ({ ok: false, message: 'not used' }),
@@ -111,7 +113,7 @@ async function signIn(h: Harness) {
   const nonce = authorize.searchParams.get('nonce');
   expect(nonce).toMatch(/^[A-Za-z0-9_-]{22,}$/); // the request carries a nonce to check against
   const state = authorize.searchParams.get('state')!;
-  return settle(h.session.completeLogin(login, `com.example.broker:/callback?code=the-code&state=${encodeURIComponent(state)}`));
+  return settle(h.session.completeLogin(login, `com.example.broker:/callback?code=the-code&state=${encodeURIComponent(state)}`, true));
 }
 
 describe('the sign-in nonce (OIDC Core §3.1.3.7 step 11)', () => {

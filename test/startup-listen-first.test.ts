@@ -49,7 +49,7 @@ describe('start-up: listen first, restore in the background', () => {
     const last = names[COUNT - 1]!;
     const accessToken = `at-${randomBytes(16).toString('hex')}`;
     const now = Date.now();
-    await keytar.setPassword(service, last, JSON.stringify({ v: 1, accessToken, refreshToken: 'rt-x', expiresAt: now + 3_600_000, scopes: ['openid'], tokenType: 'Bearer', savedAt: now }));
+    await keytar.setPassword(service, last, JSON.stringify({ v: 1, accessToken, refreshToken: 'rt-x', expiresAt: now + 3_600_000, scopes: ['openid'], tokenType: 'Bearer', savedAt: now, issuer: 'https://login.example.com', clientId: 'native-client' }));
     cleanups.push(() => keytar.deletePassword(service, last));
 
     const spawned = Date.now();

@@ -18,7 +18,7 @@
  * The generator never produces a *valid* `login` or `logout` for a profile that exists (`protectedProfiles`):
  * the fuzzed daemon must not open browsers or sign anybody out.
  */
-import { MAX_MESSAGE_BYTES, parseRequest, salvageRequestId, type RequestId } from '../../proto/index.js';
+import { EVENT_NAMES, MAX_MESSAGE_BYTES, parseRequest, salvageRequestId, type RequestId } from '../../proto/index.js';
 
 // ---- a seeded PRNG (mulberry32) ------------------------------------------------------------------
 
@@ -113,7 +113,6 @@ export interface GeneratorOptions {
 const DELIMITER = '\f';
 /** What a frame written after a closing frame must get: nothing (no outcome is acceptable). */
 const NO_ANSWER: Expectation = { kind: 'answer', id: null, outcomes: [] };
-const EVENT_NAMES = ['stateChanged', 'loggedIn', 'loggedOut', 'tokenRefreshed', 'refreshFailed', 'loginRequired', 'loginFailed'];
 const RESERVED_TYPES = ['start', 'connect', 'disconnect', 'destroy', 'close', 'socket.disconnected', 'error', 'data'];
 const PROTOTYPE_NAMES = Object.getOwnPropertyNames(Object.prototype);
 
@@ -229,7 +228,7 @@ const WRONG_INT = [null, true, false, '1', '', -1, 1.5, [], {}, [1], { n: 1 }, 2
 const WRONG_BOOL = [null, 'true', 'false', 1, 0, [], {}, 'yes', [true]];
 const WRONG_STRING = [null, 5, 0, true, [], {}, ['a'], { s: 'a' }];
 const WRONG_PROFILE = [...WRONG_STRING, '', '../etc', '-x', '.hidden', ' main', 'main\n', '__proto__', 'a b', 'é', 'a'.repeat(65), 'con/../x'];
-const WRONG_EVENTS = ['all', 5, {}, null, true, ['nope'], [1], [null], ['__proto__'], Array(8).fill('loggedIn'), [['loggedIn']]];
+const WRONG_EVENTS = ['all', 5, {}, null, true, ['nope'], [1], [null], ['__proto__'], Array(EVENT_NAMES.length + 1).fill('loggedIn'), [['loggedIn']]];
 const WRONG_IDS_JSON = ['null', '-1', '1.5', '""', JSON.stringify('x'.repeat(65)), '[]', '{}', 'true', String(2 ** 53), '1e999', '-0.0001', '[1]', '{"id":1}'];
 const WRONG_METHODS = [5, null, [], {}, '', 'nope', 'token.steal', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'STATUS', 'status ', 'token.get\u0000', 'hello\n', 'login.cancel.', 'Token.Get'];
 const WRONG_PARAMS = [5, 'x', [], true, null, [{}], 0];
@@ -494,7 +493,7 @@ export class FrameGenerator {
     return rng.pick([
       () => ({ id, method: 'status', params: Object.fromEntries(Array.from({ length: rng.range(500, 3_000) }, (_, i) => [`k${i}`, i])) }),
       () => ({ id, method: 'status', params: { big: 'x'.repeat(rng.range(10_000, 60_000)) } }),
-      () => ({ id, method: 'subscribe', params: { events: Array.from({ length: rng.range(8, 5_000) }, () => 'loggedIn') } }),
+      () => ({ id, method: 'subscribe', params: { events: Array.from({ length: rng.range(EVENT_NAMES.length + 1, 5_000) }, () => 'loggedIn') } }),
       () => ({ id, method: 'token.get', params: { profile: unknownProfile(rng, this.options), rejected: 'r'.repeat(rng.range(1, 16_384)), waitMs: 0 } }),
       () => ({ id, method: 'callback', params: { url: `com.example.broker:/callback?state=${'s'.repeat(rng.range(100, 16_000))}` } }),
       () => ({ id, method: 'status', params: { u: '\u20ac'.repeat(rng.range(1_000, 21_000)) } }),
