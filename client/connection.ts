@@ -72,12 +72,7 @@ export class Connection {
   }
 
   /** Opens the socket and performs `hello`. Rejects with DAEMON_NOT_RUNNING when nothing listens. */
-  static async open(
-    socketPath: string,
-    clientName: string,
-    timeoutMs: number,
-    handlers: ConnectionHandlers,
-  ): Promise<Connection> {
+  static async open(socketPath: string, clientName: string, timeoutMs: number, handlers: ConnectionHandlers): Promise<Connection> {
     // Connect to the path that was checked, not to one a symlink could re-point in between.
     const checkedPath = verifySocketOwner(socketPath);
     const socket = await new Promise<Socket>((resolve, reject) => {
@@ -98,11 +93,7 @@ export class Connection {
     });
     socket.setNoDelay(true);
     const connection = new Connection(socket, socketPath, handlers);
-    connection.hello = (await connection.request(
-      'hello',
-      { protocolVersion: PROTOCOL_VERSION, client: clientName },
-      timeoutMs,
-    )) as HelloResult;
+    connection.hello = (await connection.request('hello', { protocolVersion: PROTOCOL_VERSION, client: clientName }, timeoutMs)) as HelloResult;
     return connection;
   }
 
@@ -254,8 +245,7 @@ function connectError(socketPath: string, error: NodeJS.ErrnoException): BrokerE
   if (error.code === 'ENOENT' || error.code === 'ECONNREFUSED' || error.code === 'ENOTSOCK') {
     return new BrokerError(
       'DAEMON_NOT_RUNNING',
-      `no tokenbroker daemon is listening on ${socketPath}; start it with "tokenbroker daemon" ` +
-        `(or install the service: "tokenbroker service install")`,
+      `no tokenbroker daemon is listening on ${socketPath}; start it with "tokenbroker daemon" ` + `(or install the service: "tokenbroker service install")`,
       { cause: error },
     );
   }
@@ -290,10 +280,7 @@ function verifySocketOwner(socketPath: string): string {
   }
   const uid = process.getuid();
   if (stat.uid !== uid) {
-    throw new BrokerError(
-      'SOCKET_UNTRUSTED',
-      `${socketPath} is owned by uid ${stat.uid}, not by you (uid ${uid}); refusing to connect`,
-    );
+    throw new BrokerError('SOCKET_UNTRUSTED', `${socketPath} is owned by uid ${stat.uid}, not by you (uid ${uid}); refusing to connect`);
   }
   if (dirStat.uid !== uid || (dirStat.mode & 0o022) !== 0) {
     const mode = (dirStat.mode & 0o777).toString(8).padStart(3, '0');

@@ -184,7 +184,11 @@ export class Broker {
         throw new BrokerError('LOGIN_FAILED', `the redirect arrived at a different address than ${session.name}'s sign-in asked for; ignored`);
       }
       const outcome = await session.completeLogin(login, url, origin.fromUser);
-      return { profile: session.name, kind: 'login', message: `signed in to ${session.name}${outcome.email ? ` as ${outcome.email}` : outcome.subject ? ` as ${outcome.subject}` : ''}` };
+      return {
+        profile: session.name,
+        kind: 'login',
+        message: `signed in to ${session.name}${outcome.email ? ` as ${outcome.email}` : outcome.subject ? ` as ${outcome.subject}` : ''}`,
+      };
     }
     const logoutReturn = this.logoutReturns.get(state);
     if (logoutReturn && logoutReturn.until > this.now()) {
@@ -207,11 +211,16 @@ export class Broker {
     if (profile === undefined) {
       throw new BrokerError(
         'PROFILE_NOT_FOUND',
-        this.sessions.size === 0 ? 'no profiles are configured (see the README: Configuration)' : `several profiles exist and none is the default; name one (${[...this.sessions.keys()].join(', ')})`,
+        this.sessions.size === 0
+          ? 'no profiles are configured (see the README: Configuration)'
+          : `several profiles exist and none is the default; name one (${[...this.sessions.keys()].join(', ')})`,
       );
     }
     const session = this.sessions.get(profile);
-    if (!session) throw new BrokerError('PROFILE_NOT_FOUND', `no profile named "${profile}" (configured: ${[...this.sessions.keys()].join(', ') || 'none'})`, { field: 'params.profile' });
+    if (!session)
+      throw new BrokerError('PROFILE_NOT_FOUND', `no profile named "${profile}" (configured: ${[...this.sessions.keys()].join(', ') || 'none'})`, {
+        field: 'params.profile',
+      });
     return session;
   }
 

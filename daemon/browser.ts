@@ -64,7 +64,10 @@ export function systemBrowser(log: Logger, env: NodeJS.ProcessEnv = process.env)
         return true;
       }
       const output = result.stderr.replaceAll(url, '[url]').trim().slice(0, 500);
-      log.warn({ via: 'systemd-run', exitCode: result.exitCode, missing: result.missing, output }, 'could not open the browser outside the service; opening it as a child of the daemon instead');
+      log.warn(
+        { via: 'systemd-run', exitCode: result.exitCode, missing: result.missing, output },
+        'could not open the browser outside the service; opening it as a child of the daemon instead',
+      );
     }
     try {
       const { default: open } = await import('open');

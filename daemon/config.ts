@@ -311,7 +311,9 @@ function checkRedirectUri(value: string, field: string): void {
   try {
     url = new URL(value);
   } catch {
-    throw new BrokerError('BAD_REQUEST', `${field}: expected "loopback" or a URI such as "com.example.broker:/callback", got ${JSON.stringify(value)}`, { field });
+    throw new BrokerError('BAD_REQUEST', `${field}: expected "loopback" or a URI such as "com.example.broker:/callback", got ${JSON.stringify(value)}`, {
+      field,
+    });
   }
   if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) {
     // RFC 8252 §7.3, §8.3: the IPv4 literal, which is what the listener binds. "localhost" may resolve

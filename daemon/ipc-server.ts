@@ -282,10 +282,16 @@ export class IpcServer {
       break;
     }
     if (!victim) return false;
-    this.options.log.debug({ connection: victim.id, client: victim.clientName, max: this.maxConnections }, 'closing the least recently active idle connection to make room');
+    this.options.log.debug(
+      { connection: victim.id, client: victim.clientName, max: this.maxConnections },
+      'closing the least recently active idle connection to make room',
+    );
     this.retire(
       victim,
-      new BrokerError('SERVER_BUSY', `the daemon closed this idle connection to make room for a new one (at most ${this.maxConnections} connections); reconnect when needed`),
+      new BrokerError(
+        'SERVER_BUSY',
+        `the daemon closed this idle connection to make room for a new one (at most ${this.maxConnections} connections); reconnect when needed`,
+      ),
     );
     return true;
   }
@@ -394,7 +400,10 @@ export class IpcServer {
         connection.flushedBytes = flushed;
         connection.flushedAt = now;
       } else if (now - connection.flushedAt >= this.writeStallTimeoutMs) {
-        this.options.log.warn({ connection: connection.id, client: connection.clientName, queuedBytes: queued }, 'closing a connection that reads none of its answers');
+        this.options.log.warn(
+          { connection: connection.id, client: connection.clientName, queuedBytes: queued },
+          'closing a connection that reads none of its answers',
+        );
         this.retire(connection);
       }
     }
@@ -540,7 +549,10 @@ export class IpcServer {
       // limit, e.g. `status` with a thousand profiles) becomes an error answer, not a silent timeout.
       const answer = data as { id?: RequestId | null; result?: unknown };
       if (type === ENVELOPE_RESPONSE && answer.result !== undefined && answer.id !== undefined) {
-        const failure = new BrokerError('INTERNAL', `the answer to this request could not be sent: ${(error as Error).message} (at most ${MAX_MESSAGE_BYTES} bytes)`);
+        const failure = new BrokerError(
+          'INTERNAL',
+          `the answer to this request could not be sent: ${(error as Error).message} (at most ${MAX_MESSAGE_BYTES} bytes)`,
+        );
         this.send(connection, ENVELOPE_RESPONSE, { id: answer.id, error: failure.toWire() });
       }
     }

@@ -133,7 +133,8 @@ export async function startLoopbackListener(options: LoopbackListenerOptions): P
   /** Whose connection this is: the same uid (true, or "unverified" where the OS cannot tell) or not. */
   async function checkPeer(request: http.IncomingMessage): Promise<boolean | 'unverified'> {
     const { socket } = request;
-    if (socket.localAddress === undefined || socket.localPort === undefined || socket.remoteAddress === undefined || socket.remotePort === undefined) return false;
+    if (socket.localAddress === undefined || socket.localPort === undefined || socket.remoteAddress === undefined || socket.remotePort === undefined)
+      return false;
     let uid: PeerUid;
     try {
       uid = await lookUpPeer({
@@ -254,9 +255,7 @@ export function isExpectedHost(host: string | undefined, port: number): boolean 
 
 // ---- the page shown in the browser ------------------------------------------------------------
 
-const STYLE =
-  'body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}' +
-  'h1{font-size:1.4rem}p{line-height:1.5}';
+const STYLE = 'body{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;color:#222}' + 'h1{font-size:1.4rem}p{line-height:1.5}';
 const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64');
 const CSP = `default-src 'none'; style-src 'sha256-${STYLE_HASH}'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'`;
 

@@ -51,7 +51,8 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
     options.store ??
     new KeychainStore({
       ...(process.env['TOKENBROKER_KEYCHAIN_SERVICE'] ? { service: process.env['TOKENBROKER_KEYCHAIN_SERVICE'] } : {}),
-      onCorrupt: (entry) => log.error({ profile: entry.profile, field: entry.field, reason: entry.reason }, 'ignoring an unreadable keychain entry; sign in again'),
+      onCorrupt: (entry) =>
+        log.error({ profile: entry.profile, field: entry.field, reason: entry.reason }, 'ignoring an unreadable keychain entry; sign in again'),
     });
   const broker = new Broker({
     config,

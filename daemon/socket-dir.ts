@@ -31,15 +31,13 @@ export function checkSocketDir(dir: string): void {
   const uid = typeof process.getuid === 'function' ? process.getuid() : stat.uid;
   if (stat.uid !== uid) {
     throw new SocketDirError(
-      `the socket directory ${dir} is owned by uid ${stat.uid}, not by you (uid ${uid}); ` +
-        'use a directory of your own (set TOKENBROKER_SOCKET)',
+      `the socket directory ${dir} is owned by uid ${stat.uid}, not by you (uid ${uid}); ` + 'use a directory of your own (set TOKENBROKER_SOCKET)',
     );
   }
   if ((stat.mode & 0o077) !== 0) {
     const mode = (stat.mode & 0o777).toString(8).padStart(3, '0');
     throw new SocketDirError(
-      `the socket directory ${dir} has mode ${mode}: other users could reach the socket; ` +
-        `run "chmod 700 ${dir}" or remove it and let the daemon create it`,
+      `the socket directory ${dir} has mode ${mode}: other users could reach the socket; ` + `run "chmod 700 ${dir}" or remove it and let the daemon create it`,
     );
   }
 }

@@ -262,6 +262,4 @@ export type ResultOf<M extends MethodName> = Methods[M]['result'];
 
 export type Request = { [M in MethodName]: { readonly id: RequestId; readonly method: M; readonly params: ParamsOf<M> } }[MethodName];
 
-export type Response =
-  | { readonly id: RequestId; readonly result: unknown }
-  | { readonly id: RequestId | null; readonly error: WireError };
+export type Response = { readonly id: RequestId; readonly result: unknown } | { readonly id: RequestId | null; readonly error: WireError };

@@ -33,7 +33,12 @@ const { values } = parseArgs({
   },
 });
 if (values.help) {
-  process.stdout.write(fs.readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, '') + '\n');
+  process.stdout.write(
+    fs
+      .readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .split('*/')[0]!
+      .replace(/^\/\*\*?|^ \* ?/gm, '') + '\n',
+  );
   process.exit(0);
 }
 const duration = Number(values.duration);
@@ -125,7 +130,13 @@ async function main(): Promise<void> {
   };
   const config = {
     profiles: {
-      demo: { issuer: idp.issuer, clientId: idp.clientId, redirectUri: 'loopback', scopes: ['openid', 'offline_access', 'email'], refresh: { jitterSeconds: 1 } },
+      demo: {
+        issuer: idp.issuer,
+        clientId: idp.clientId,
+        redirectUri: 'loopback',
+        scopes: ['openid', 'offline_access', 'email'],
+        refresh: { jitterSeconds: 1 },
+      },
     },
   };
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(config, null, 2));
@@ -146,11 +157,13 @@ async function main(): Promise<void> {
   // Sign out at the end: revokes the refresh token and removes the demo's keychain entry.
   cleanups.push(() => runCli(['logout', '--no-browser', '--json'], env));
 
-  step(headless ? 'Signing in (scripted browser)' : 'Signing in: your browser opens the provider\'s login page (any name, any password)');
+  step(headless ? 'Signing in (scripted browser)' : "Signing in: your browser opens the provider's login page (any name, any password)");
   const result = await client.login({
     openBrowser: !headless,
     onPending: (pending) => {
-      process.stdout.write(`  ${headless ? 'sign-in link (one-time; it redirects to the provider)' : 'if no browser opened, visit (once)'}:\n  ${pending.authorizationUrl}\n`);
+      process.stdout.write(
+        `  ${headless ? 'sign-in link (one-time; it redirects to the provider)' : 'if no browser opened, visit (once)'}:\n  ${pending.authorizationUrl}\n`,
+      );
       if (headless) void signInHeadless(pending.authorizationUrl!).catch((error: unknown) => process.stderr.write(`  sign-in failed: ${String(error)}\n`));
     },
   });

@@ -185,9 +185,7 @@ function waitForExit(child, name) {
   return new Promise((resolve) => {
     child.once('error', (error) => {
       const code = /** @type {NodeJS.ErrnoException} */ (error).code;
-      process.stderr.write(
-        code === 'ENOENT' ? `with-keyring: command not found: ${name}\n` : `with-keyring: cannot run ${name}: ${error.message}\n`,
-      );
+      process.stderr.write(code === 'ENOENT' ? `with-keyring: command not found: ${name}\n` : `with-keyring: cannot run ${name}: ${error.message}\n`);
       resolve(code === 'ENOENT' ? 127 : 1);
     });
     child.once('exit', (code, signal) => {

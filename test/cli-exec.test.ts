@@ -40,7 +40,11 @@ describe('tokenbroker exec', () => {
   });
 
   it('forwards SIGTERM, SIGINT and SIGHUP to the command', async () => {
-    for (const [signal, n] of [['SIGTERM', 15], ['SIGINT', 2], ['SIGHUP', 1]] as const) {
+    for (const [signal, n] of [
+      ['SIGTERM', 15],
+      ['SIGINT', 2],
+      ['SIGHUP', 1],
+    ] as const) {
       // The command traps the signal and exits with its number, so the exit code proves it arrived.
       const child = spawn(process.execPath, [CLI, 'exec', '--', 'sh', '-c', `trap 'exit ${n}' ${signal.slice(3)}; echo ready; while :; do sleep 0.1; done`], {
         env: { ...process.env, ...s.env },
@@ -51,7 +55,11 @@ describe('tokenbroker exec', () => {
       child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
       try {
-        await waitFor(() => out.includes('ready'), 15_000, () => `the command to start (${signal})`);
+        await waitFor(
+          () => out.includes('ready'),
+          15_000,
+          () => `the command to start (${signal})`,
+        );
         child.kill(signal);
         expect(await exited, signal).toBe(n);
       } finally {

@@ -49,13 +49,29 @@ describe('tokenbroker token --format', () => {
     const current = await s.app.getToken();
     const r = await token(['--format', 'env']);
     expect(r.code).toBe(0);
-    const shell = spawnSync('sh', ['-c', 'eval "$1"; printf "%s\\n%s\\n%s\\n%s" "$TOKENBROKER_ACCESS_TOKEN" "$TOKENBROKER_TOKEN_TYPE" "$TOKENBROKER_EXPIRES_AT" "$TOKENBROKER_PROFILE"', 'sh', r.stdout], { encoding: 'utf8' });
+    const shell = spawnSync(
+      'sh',
+      [
+        '-c',
+        'eval "$1"; printf "%s\\n%s\\n%s\\n%s" "$TOKENBROKER_ACCESS_TOKEN" "$TOKENBROKER_TOKEN_TYPE" "$TOKENBROKER_EXPIRES_AT" "$TOKENBROKER_PROFILE"',
+        'sh',
+        r.stdout,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(shell.stdout.split('\n')).toEqual([current.accessToken, current.tokenType, rfc3339(current.expiresAt), 'main']);
   });
 
   it('env quoting survives quotes, spaces, $ and backticks (shell round trip)', () => {
     const nasty = `a'b "c" $(touch /tmp/x) \`id\` \\ $HOME`;
-    const shell = spawnSync('sh', ['-c', `eval "export V=${shellQuote(nasty).replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('$', '\\$').replaceAll('`', '\\`')}"; printf %s "$V"`], { encoding: 'utf8' });
+    const shell = spawnSync(
+      'sh',
+      [
+        '-c',
+        `eval "export V=${shellQuote(nasty).replaceAll('\\', '\\\\').replaceAll('"', '\\"').replaceAll('$', '\\$').replaceAll('`', '\\`')}"; printf %s "$V"`,
+      ],
+      { encoding: 'utf8' },
+    );
     expect(shell.stdout).toBe(nasty);
     const lines = formatToken({ profile: "it's", accessToken: nasty, tokenType: 'Bearer', expiresAt: 0, scopes: [] }, 'env');
     const evaluated = spawnSync('sh', ['-c', 'eval "$1"; printf %s "$TOKENBROKER_ACCESS_TOKEN|$TOKENBROKER_PROFILE"', 'sh', lines], { encoding: 'utf8' });

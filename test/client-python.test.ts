@@ -57,8 +57,14 @@ with tokenbroker.connect() as b:
 
   it('errors carry the protocol’s codes and fields', async () => {
     expect(await python(`b = tokenbroker.connect()\n${errorOf('b.get_token(profile="nope")')}`)).toMatchObject({ code: 'PROFILE_NOT_FOUND' });
-    expect(await python(`b = tokenbroker.connect()\n${errorOf('b.get_token(min_valid_seconds=99999)')}`)).toMatchObject({ code: 'BAD_REQUEST', field: 'params.minValidSeconds' });
-    expect(await python(`b = tokenbroker.connect()\n${errorOf('b.request("hello", {"protocolVersion": 2})')}`)).toMatchObject({ code: 'UNSUPPORTED_PROTOCOL', field: 'params.protocolVersion' });
+    expect(await python(`b = tokenbroker.connect()\n${errorOf('b.get_token(min_valid_seconds=99999)')}`)).toMatchObject({
+      code: 'BAD_REQUEST',
+      field: 'params.minValidSeconds',
+    });
+    expect(await python(`b = tokenbroker.connect()\n${errorOf('b.request("hello", {"protocolVersion": 2})')}`)).toMatchObject({
+      code: 'UNSUPPORTED_PROTOCOL',
+      field: 'params.protocolVersion',
+    });
   });
 
   it('no daemon → DAEMON_NOT_RUNNING', async () => {
@@ -107,7 +113,11 @@ for event in b.events(timeout=20):
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    await waitFor(() => out.includes('subscribed'), 15_000, () => `python to subscribe: ${err}`);
+    await waitFor(
+      () => out.includes('subscribed'),
+      15_000,
+      () => `python to subscribe: ${err}`,
+    );
     const old = await s.app.getToken();
     const fresh = await s.app.getToken({ rejected: old.accessToken }); // one refresh
     expect(await exited).toBe(0);
@@ -143,7 +153,11 @@ print(json.dumps({"first": first, "token": b.get_token()["profile"], "pid": b.st
     child.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
     child.stderr.setEncoding('utf8').on('data', (c: string) => (err += c));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    await waitFor(() => out.includes('ready'), 15_000, () => `python to connect: ${err}`);
+    await waitFor(
+      () => out.includes('ready'),
+      15_000,
+      () => `python to connect: ${err}`,
+    );
     const daemon = await s.harness.restart();
     fs.writeFileSync(flag, '');
     expect(await exited, err).toBe(0);

@@ -48,10 +48,32 @@ async function doctorConfig(s: Setup): Promise<{ status: string; detail: string;
 const cases: Array<{ name: string; prepare(s: Setup): void; fix: (s: Setup) => string; problem: RegExp; root?: boolean }> = [
   { name: 'a file writable by others (0666)', prepare: (s) => fs.chmodSync(s.file, 0o666), fix: (s) => `chmod 600 ${s.file}`, problem: /mode 666/ },
   { name: 'a file writable by the group (0664)', prepare: (s) => fs.chmodSync(s.file, 0o664), fix: (s) => `chmod 600 ${s.file}`, problem: /mode 664/ },
-  { name: 'a directory writable by others (0777)', prepare: (s) => fs.chmodSync(s.dir, 0o777), fix: (s) => `chmod go-w ${s.dir}`, problem: /directory .* mode 777/ },
-  { name: 'a directory writable by the group (0770)', prepare: (s) => fs.chmodSync(s.dir, 0o770), fix: (s) => `chmod go-w ${s.dir}`, problem: /directory .* mode 770/ },
-  { name: 'a file owned by another user', prepare: (s) => fs.chownSync(s.file, NOBODY, NOBODY), fix: () => 'use a config file of your own', problem: /owned by uid 65534/, root: true },
-  { name: 'a directory owned by another user', prepare: (s) => fs.chownSync(s.dir, NOBODY, NOBODY), fix: () => 'move the config file to a directory of your own', problem: /directory .* owned by uid 65534/, root: true },
+  {
+    name: 'a directory writable by others (0777)',
+    prepare: (s) => fs.chmodSync(s.dir, 0o777),
+    fix: (s) => `chmod go-w ${s.dir}`,
+    problem: /directory .* mode 777/,
+  },
+  {
+    name: 'a directory writable by the group (0770)',
+    prepare: (s) => fs.chmodSync(s.dir, 0o770),
+    fix: (s) => `chmod go-w ${s.dir}`,
+    problem: /directory .* mode 770/,
+  },
+  {
+    name: 'a file owned by another user',
+    prepare: (s) => fs.chownSync(s.file, NOBODY, NOBODY),
+    fix: () => 'use a config file of your own',
+    problem: /owned by uid 65534/,
+    root: true,
+  },
+  {
+    name: 'a directory owned by another user',
+    prepare: (s) => fs.chownSync(s.dir, NOBODY, NOBODY),
+    fix: () => 'move the config file to a directory of your own',
+    problem: /directory .* owned by uid 65534/,
+    root: true,
+  },
   {
     name: 'a symlink to a file writable by others',
     prepare: (s) => {

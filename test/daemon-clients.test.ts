@@ -12,9 +12,7 @@ describe('many concurrent clients', () => {
   it('50 clients × 40 status calls each get correct, correlated answers', async () => {
     const daemon = await startDaemon({ logLevel: 'info' });
     daemons.push(daemon);
-    const clients = await Promise.all(
-      Array.from({ length: 50 }, (_, i) => connect({ socketPath: daemon.socketPath, clientName: `app-${i}` })),
-    );
+    const clients = await Promise.all(Array.from({ length: 50 }, (_, i) => connect({ socketPath: daemon.socketPath, clientName: `app-${i}` })));
     const results = await Promise.all(
       clients.map(async (client) => {
         const answers = await Promise.all(Array.from({ length: 40 }, () => client.status()));
@@ -58,7 +56,11 @@ describe('daemon restarts', () => {
     const second = await startDaemon({ dir: first.dir, socketPath: first.socketPath, logLevel: 'debug' });
     daemons.push(second);
     // With a subscription, the client reconnects in the background and subscribes again, unasked.
-    await waitFor(() => second.output().includes('"msg":"subscribed"'), 10_000, () => second.output());
+    await waitFor(
+      () => second.output().includes('"msg":"subscribed"'),
+      10_000,
+      () => second.output(),
+    );
     expect((await client.status()).pid).toBe(second.child.pid);
     await client.close();
   });

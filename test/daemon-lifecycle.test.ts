@@ -36,15 +36,18 @@ describe('socket permissions', () => {
     expect(fs.existsSync(path.join(runDir, 'broker.sock'))).toBe(false);
   });
 
-  it.skipIf(requireOrSkip(process.getuid?.() === 0, 'daemon-lifecycle: a directory owned by another user needs root to chown'))('refuses a socket directory owned by another user', async () => {
-    const dir = tempDir();
-    const runDir = path.join(dir, 'run');
-    fs.mkdirSync(runDir, { mode: 0o700 });
-    fs.chownSync(runDir, 65534, 65534);
-    const result = await runCli(['daemon', '--socket', path.join(runDir, 'broker.sock')]);
-    expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/owned by uid 65534, not by you/);
-  });
+  it.skipIf(requireOrSkip(process.getuid?.() === 0, 'daemon-lifecycle: a directory owned by another user needs root to chown'))(
+    'refuses a socket directory owned by another user',
+    async () => {
+      const dir = tempDir();
+      const runDir = path.join(dir, 'run');
+      fs.mkdirSync(runDir, { mode: 0o700 });
+      fs.chownSync(runDir, 65534, 65534);
+      const result = await runCli(['daemon', '--socket', path.join(runDir, 'broker.sock')]);
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/owned by uid 65534, not by you/);
+    },
+  );
 
   it('refuses a symlinked socket directory', async () => {
     const dir = tempDir();
@@ -200,4 +203,3 @@ describe('the CLI', () => {
     expect(badLevel.stderr).toMatch(/--log-level must be one of/);
   });
 });
-

@@ -23,7 +23,11 @@ describe('SIGHUP', () => {
     // One at a time: signals sent back to back may merge into one.
     for (let i = 1; i <= 3; i++) {
       daemon.child.kill('SIGHUP');
-      await waitFor(() => daemon!.logs().filter((l) => l['signal'] === 'SIGHUP').length === i, 10_000, () => `no SIGHUP log line:\n${daemon!.output()}`);
+      await waitFor(
+        () => daemon!.logs().filter((l) => l['signal'] === 'SIGHUP').length === i,
+        10_000,
+        () => `no SIGHUP log line:\n${daemon!.output()}`,
+      );
     }
 
     expect(daemon.child.exitCode).toBeNull();

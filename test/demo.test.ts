@@ -25,25 +25,29 @@ async function demo(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code
 // Without Chromium the demo falls back to the dev form (the next test): this one is about the browser.
 const noChromium = requireOrSkip(fs.existsSync(CHROMIUM), `demo: needs Chromium at ${CHROMIUM} (apt-get install chromium)`);
 
-it.skipIf(noChromium)('npm run demo -- --headless completes within its time box and shows expiry advancing', async () => {
-  const { code, output, elapsed } = await demo(['--headless', '--duration', '20']);
-  expect(code, output).toBe(0);
-  expect(elapsed).toBeLessThan(60_000);
-  expect(output).toMatch(/headless Chromium signed in as "demo-user"/);
-  expect(output).not.toMatch(/posted the provider's dev login form/);
-  expect(output).toMatch(/Signed in as demo-user/);
-  expect(output).toMatch(/PROFILE\s+STATE/);
-  expect(output).toMatch(/demo \*\s+active/);
-  // The sample app's tokens: distinct tokens whose expiry moves forward.
-  const seen = [...output.matchAll(/\[app\] token …(\S+) expires at (\S+ ?[AP]?M?)/g)].map((m) => ({ token: m[1]!, expires: m[2]! }));
-  const tokens = [...new Set(seen.map((s) => s.token))];
-  const expiries = [...new Set(seen.map((s) => s.expires))];
-  expect(seen.length).toBeGreaterThanOrEqual(8);
-  expect(tokens.length).toBeGreaterThanOrEqual(2);
-  expect(expiries.length).toBe(tokens.length);
-  expect(output).toMatch(/\[event\] tokenRefreshed/);
-  expect(output).toMatch(/Done: daemon stopped, refresh token revoked/);
-}, 90_000);
+it.skipIf(noChromium)(
+  'npm run demo -- --headless completes within its time box and shows expiry advancing',
+  async () => {
+    const { code, output, elapsed } = await demo(['--headless', '--duration', '20']);
+    expect(code, output).toBe(0);
+    expect(elapsed).toBeLessThan(60_000);
+    expect(output).toMatch(/headless Chromium signed in as "demo-user"/);
+    expect(output).not.toMatch(/posted the provider's dev login form/);
+    expect(output).toMatch(/Signed in as demo-user/);
+    expect(output).toMatch(/PROFILE\s+STATE/);
+    expect(output).toMatch(/demo \*\s+active/);
+    // The sample app's tokens: distinct tokens whose expiry moves forward.
+    const seen = [...output.matchAll(/\[app\] token …(\S+) expires at (\S+ ?[AP]?M?)/g)].map((m) => ({ token: m[1]!, expires: m[2]! }));
+    const tokens = [...new Set(seen.map((s) => s.token))];
+    const expiries = [...new Set(seen.map((s) => s.expires))];
+    expect(seen.length).toBeGreaterThanOrEqual(8);
+    expect(tokens.length).toBeGreaterThanOrEqual(2);
+    expect(expiries.length).toBe(tokens.length);
+    expect(output).toMatch(/\[event\] tokenRefreshed/);
+    expect(output).toMatch(/Done: daemon stopped, refresh token revoked/);
+  },
+  90_000,
+);
 
 it('without Chromium the headless demo signs in by posting the dev form', async () => {
   const { code, output } = await demo(['--headless', '--duration', '5'], { CHROMIUM_PATH: '/nonexistent/chromium' });

@@ -86,7 +86,11 @@ async function doctor(args: string[], overrides: NodeJS.ProcessEnv = {}): Promis
   return { code: run.code, report, check };
 }
 
-const failing = (report: Report): string[] => report.checks.filter((c) => c.status === 'fail').map((c) => c.id).sort();
+const failing = (report: Report): string[] =>
+  report.checks
+    .filter((c) => c.status === 'fail')
+    .map((c) => c.id)
+    .sort();
 
 function writeConfig(name: string, config: unknown): string {
   const file = path.join(root, name);
@@ -276,7 +280,13 @@ async function startSkewedIssuer(offsets: Record<string, number>): Promise<{ ori
     const route = `/${rest.join('/')}`;
     const body =
       route === '/.well-known/openid-configuration'
-        ? { issuer, authorization_endpoint: `${issuer}/auth`, token_endpoint: `${issuer}/token`, jwks_uri: `${issuer}/jwks`, response_types_supported: ['code'] }
+        ? {
+            issuer,
+            authorization_endpoint: `${issuer}/auth`,
+            token_endpoint: `${issuer}/token`,
+            jwks_uri: `${issuer}/jwks`,
+            response_types_supported: ['code'],
+          }
         : route === '/jwks'
           ? { keys: [{ kty: 'RSA', kid: 'k1', use: 'sig', alg: 'RS256', n: 'sXchw', e: 'AQAB' }] }
           : undefined;

@@ -33,7 +33,16 @@ let idp: TestIdp;
 let user: BrowserUser;
 let preload: string;
 const cleanups: Array<() => Promise<unknown>> = [];
-const rows: string[][] = [['daemon clock vs IdP', 'Date header', 'refreshes while off', 'status clockSkewSeconds', 'after the clock is right', 'deleted / revoked / invalid_grant / lost / loginRequired / browser']];
+const rows: string[][] = [
+  [
+    'daemon clock vs IdP',
+    'Date header',
+    'refreshes while off',
+    'status clockSkewSeconds',
+    'after the clock is right',
+    'deleted / revoked / invalid_grant / lost / loginRequired / browser',
+  ],
+];
 
 /** Shifts Date by the number of ms in the file named by TOKENBROKER_TEST_CLOCK_FILE, re-read every 20 ms. */
 function clockModule(): string {
@@ -82,7 +91,11 @@ interface Rig {
 async function rig(): Promise<Rig> {
   const clockFile = path.join(tempDir('tb-clockfile-'), 'offset');
   fs.writeFileSync(clockFile, '0');
-  const harness = await startRefreshBroker(idp, { httpTimeoutSeconds: 2, refresh: { retry: RETRY } }, { env: { NODE_OPTIONS: `--import=${preload}`, TOKENBROKER_TEST_CLOCK_FILE: clockFile } });
+  const harness = await startRefreshBroker(
+    idp,
+    { httpTimeoutSeconds: 2, refresh: { retry: RETRY } },
+    { env: { NODE_OPTIONS: `--import=${preload}`, TOKENBROKER_TEST_CLOCK_FILE: clockFile } },
+  );
   cleanups.push(() => harness.stop());
   const app = await client(harness, { timeoutMs: 10_000 });
   cleanups.push(() => app.close());
@@ -97,7 +110,11 @@ async function rig(): Promise<Rig> {
     setClock: async (offsetSeconds) => {
       const jumps = jumpLines(harness);
       fs.writeFileSync(clockFile, String(offsetSeconds * 1000));
-      await waitFor(() => jumpLines(harness) > jumps, 15_000, () => 'the daemon noticing the clock change');
+      await waitFor(
+        () => jumpLines(harness) > jumps,
+        15_000,
+        () => 'the daemon noticing the clock change',
+      );
       await sleep(200);
     },
   };
@@ -126,78 +143,110 @@ async function expectIntact(r: Rig, what: string): Promise<void> {
 
 describe('a wrong clock during refresh', () => {
   for (const offset of OFFSETS) {
-    it(`${offset > 0 ? '+' : ''}${offset} s: refreshes complete on the provider's clock; the session survives; status shows the skew`, { timeout: 90_000 }, async () => {
+    it(
+      `${offset > 0 ? '+' : ''}${offset} s: refreshes complete on the provider's clock; the session survives; status shows the skew`,
+      { timeout: 90_000 },
+      async () => {
+        const before = { ...idp.counts };
+        const r = await rig();
+        await r.setClock(offset);
+        let refreshes = 0;
+        for (let i = 0; i < 2; i++) {
+          const current = await r.app.getToken();
+          const next = await answer(r.app.getToken({ rejected: current.accessToken }));
+          expect(next.code, `offset ${offset}: refresh ${i + 1}`).toBeUndefined();
+          expect(next.token).not.toBe(current.accessToken);
+          expect((await idp.introspect(next.token!)).active).toBe(true);
+          refreshes++;
+          await expectIntact(r, `offset ${offset}, refresh ${i + 1}`);
+        }
+        const status = await profileStatus(r.app);
+        expect(status.lastRefresh).toMatchObject({ ok: true });
+        // The provider's clock minus ours: the opposite of the offset (±2 s: Date has whole seconds, and load).
+        expect(Math.abs(status.clockSkewSeconds! + offset), `clockSkewSeconds ${status.clockSkewSeconds}`).toBeLessThan(3);
+        const skewSeen = status.clockSkewSeconds!;
+        const text = await runCli(['status'], { env: { TOKENBROKER_SOCKET: r.harness.daemon.socketPath } });
+        expect(text.stdout).toContain(`clock skew (main): this machine's clock is`);
+        expect(text.stdout).toContain(offset < 0 ? 'behind the provider' : 'ahead of the provider');
+
+        await r.setClock(0);
+        const current = await r.app.getToken();
+        const after = await answer(r.app.getToken({ rejected: current.accessToken }));
+        expect(after.code).toBeUndefined();
+        await expectIntact(r, `offset ${offset}, clock right again`);
+        expect(Math.abs((await profileStatus(r.app)).clockSkewSeconds!)).toBeLessThan(3);
+
+        const deleted = 0; // expectIntact found the entry after every step
+        const revoked = idp.counts.revocation - before.revocation;
+        const invalidGrant = idp.counts.tokenEndpointErrors - before.tokenEndpointErrors;
+        const loginRequired = r.events.filter((e) => e.event === 'loginRequired').length;
+        const browser = await r.harness.nextBrowserUrl(200).then(
+          () => 1,
+          () => 0,
+        );
+        expect([revoked, invalidGrant, loginRequired, browser]).toEqual([0, 0, 0, 0]);
+        rows.push([
+          `${offset > 0 ? '+' : ''}${offset} s`,
+          'yes',
+          `${refreshes} ok`,
+          String(skewSeen),
+          'refresh ok',
+          `${deleted} / ${revoked} / ${invalidGrant} / 0 / ${loginRequired} / ${browser}`,
+        ]);
+      },
+    );
+  }
+
+  it(
+    'without a Date header: the refresh fails transiently, the rotated refresh token is kept, and the backoff timer refreshes once the clock is right',
+    { timeout: 90_000 },
+    async () => {
       const before = { ...idp.counts };
       const r = await rig();
+      idp.faults!.setFault(TOKEN, { kind: 'forward', dropHeaders: ['date'] });
+      const offset = -2 * HOUR;
       await r.setClock(offset);
-      let refreshes = 0;
-      for (let i = 0; i < 2; i++) {
-        const current = await r.app.getToken();
-        const next = await answer(r.app.getToken({ rejected: current.accessToken }));
-        expect(next.code, `offset ${offset}: refresh ${i + 1}`).toBeUndefined();
-        expect(next.token).not.toBe(current.accessToken);
-        expect((await idp.introspect(next.token!)).active).toBe(true);
-        refreshes++;
-        await expectIntact(r, `offset ${offset}, refresh ${i + 1}`);
-      }
+      const current = await r.app.getToken();
+      const refreshTokenBefore = String((await storedEntry(r.harness))!['refreshToken']);
+      const forced = await answer(r.app.getToken({ rejected: current.accessToken }));
+      expect(forced.code).toBe('IDP_UNAVAILABLE');
       const status = await profileStatus(r.app);
-      expect(status.lastRefresh).toMatchObject({ ok: true });
-      // The provider's clock minus ours: the opposite of the offset (±2 s: Date has whole seconds, and load).
-      expect(Math.abs(status.clockSkewSeconds! + offset), `clockSkewSeconds ${status.clockSkewSeconds}`).toBeLessThan(3);
-      const skewSeen = status.clockSkewSeconds!;
-      const text = await runCli(['status'], { env: { TOKENBROKER_SOCKET: r.harness.daemon.socketPath } });
-      expect(text.stdout).toContain(`clock skew (main): this machine's clock is`);
-      expect(text.stdout).toContain(offset < 0 ? 'behind the provider' : 'ahead of the provider');
+      expect(status).toMatchObject({ lastRefresh: { ok: false, code: 'IDP_ERROR' } });
+      expect(status.consecutiveFailures).toBeGreaterThanOrEqual(1);
+      await expectIntact(r, 'no Date header, clock off');
+      // The rotated refresh token replaced the spent one in the keychain.
+      expect(String((await storedEntry(r.harness))!['refreshToken'])).not.toBe(refreshTokenBefore);
+      expect((await idp.introspect(refreshTokenBefore)).active).toBe(false);
+      // Other apps still get the access token in use.
+      expect((await r.app.getToken()).accessToken).toBe(current.accessToken);
+      const failuresWhileOff = (await profileStatus(r.app)).consecutiveFailures ?? 0;
 
       await r.setClock(0);
-      const current = await r.app.getToken();
-      const after = await answer(r.app.getToken({ rejected: current.accessToken }));
-      expect(after.code).toBeUndefined();
-      await expectIntact(r, `offset ${offset}, clock right again`);
-      expect(Math.abs((await profileStatus(r.app)).clockSkewSeconds!)).toBeLessThan(3);
+      // No app asks: the backoff timer refreshes (the retry delay is at most 2 s here).
+      await waitFor(
+        async () => (await profileStatus(r.app)).lastRefresh?.ok === true,
+        20_000,
+        () => 'a successful refresh on the backoff timer',
+      );
+      await expectIntact(r, 'no Date header, clock right again');
+      expect((await r.app.getToken()).accessToken).not.toBe(current.accessToken);
 
-      const deleted = 0; // expectIntact found the entry after every step
       const revoked = idp.counts.revocation - before.revocation;
       const invalidGrant = idp.counts.tokenEndpointErrors - before.tokenEndpointErrors;
       const loginRequired = r.events.filter((e) => e.event === 'loginRequired').length;
-      const browser = await r.harness.nextBrowserUrl(200).then(() => 1, () => 0);
+      const browser = await r.harness.nextBrowserUrl(200).then(
+        () => 1,
+        () => 0,
+      );
       expect([revoked, invalidGrant, loginRequired, browser]).toEqual([0, 0, 0, 0]);
-      rows.push([`${offset > 0 ? '+' : ''}${offset} s`, 'yes', `${refreshes} ok`, String(skewSeen), 'refresh ok', `${deleted} / ${revoked} / ${invalidGrant} / 0 / ${loginRequired} / ${browser}`]);
-    });
-  }
-
-  it('without a Date header: the refresh fails transiently, the rotated refresh token is kept, and the backoff timer refreshes once the clock is right', { timeout: 90_000 }, async () => {
-    const before = { ...idp.counts };
-    const r = await rig();
-    idp.faults!.setFault(TOKEN, { kind: 'forward', dropHeaders: ['date'] });
-    const offset = -2 * HOUR;
-    await r.setClock(offset);
-    const current = await r.app.getToken();
-    const refreshTokenBefore = String((await storedEntry(r.harness))!['refreshToken']);
-    const forced = await answer(r.app.getToken({ rejected: current.accessToken }));
-    expect(forced.code).toBe('IDP_UNAVAILABLE');
-    const status = await profileStatus(r.app);
-    expect(status).toMatchObject({ lastRefresh: { ok: false, code: 'IDP_ERROR' } });
-    expect(status.consecutiveFailures).toBeGreaterThanOrEqual(1);
-    await expectIntact(r, 'no Date header, clock off');
-    // The rotated refresh token replaced the spent one in the keychain.
-    expect(String((await storedEntry(r.harness))!['refreshToken'])).not.toBe(refreshTokenBefore);
-    expect((await idp.introspect(refreshTokenBefore)).active).toBe(false);
-    // Other apps still get the access token in use.
-    expect((await r.app.getToken()).accessToken).toBe(current.accessToken);
-    const failuresWhileOff = (await profileStatus(r.app)).consecutiveFailures ?? 0;
-
-    await r.setClock(0);
-    // No app asks: the backoff timer refreshes (the retry delay is at most 2 s here).
-    await waitFor(async () => (await profileStatus(r.app)).lastRefresh?.ok === true, 20_000, () => 'a successful refresh on the backoff timer');
-    await expectIntact(r, 'no Date header, clock right again');
-    expect((await r.app.getToken()).accessToken).not.toBe(current.accessToken);
-
-    const revoked = idp.counts.revocation - before.revocation;
-    const invalidGrant = idp.counts.tokenEndpointErrors - before.tokenEndpointErrors;
-    const loginRequired = r.events.filter((e) => e.event === 'loginRequired').length;
-    const browser = await r.harness.nextBrowserUrl(200).then(() => 1, () => 0);
-    expect([revoked, invalidGrant, loginRequired, browser]).toEqual([0, 0, 0, 0]);
-    rows.push([`${offset} s`, 'removed', `${failuresWhileOff} failed (IDP_ERROR), retried`, '(not measured)', 'refreshed by the backoff timer', `0 / ${revoked} / ${invalidGrant} / 0 / ${loginRequired} / ${browser}`]);
-  });
+      rows.push([
+        `${offset} s`,
+        'removed',
+        `${failuresWhileOff} failed (IDP_ERROR), retried`,
+        '(not measured)',
+        'refreshed by the backoff timer',
+        `0 / ${revoked} / ${invalidGrant} / 0 / ${loginRequired} / ${browser}`,
+      ]);
+    },
+  );
 });

@@ -488,7 +488,18 @@ function summary(trials: readonly Trial[]): string {
   for (const kind of [...KINDS, 'all'] as const) {
     const of = trials.filter((t) => kind === 'all' || t.kind === kind);
     const count = (outcome: Trial['outcome']) => of.filter((t) => t.outcome === outcome).length;
-    rows.push([kind, of.length, of.filter((t) => t.activeBefore).length, count('active'), count('logged-out'), count('lost-in-window'), count('lost'), count('broken')].map(String));
+    rows.push(
+      [
+        kind,
+        of.length,
+        of.filter((t) => t.activeBefore).length,
+        count('active'),
+        count('logged-out'),
+        count('lost-in-window'),
+        count('lost'),
+        count('broken'),
+      ].map(String),
+    );
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const table = rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join(' | ')).join('\n');
@@ -522,42 +533,48 @@ function summary(trials: readonly Trial[]): string {
       .join(', ')}`,
     `logouts cut short before revocation (logged out locally, refresh token still alive at the IdP): ${trials.filter((t) => t.unrevoked).length}`,
     `restart to listening: ${fmt(startups)}`,
-    ...trials.filter((t) => t.detail && t.outcome !== 'logged-out').map((t) => `  trial ${t.n} ${t.kind} (${t.phase}, delay ${t.delayMs} ms, offset ${t.offsetMs} ms): ${t.outcome} — ${t.detail}`),
+    ...trials
+      .filter((t) => t.detail && t.outcome !== 'logged-out')
+      .map((t) => `  trial ${t.n} ${t.kind} (${t.phase}, delay ${t.delayMs} ms, offset ${t.offsetMs} ms): ${t.outcome} — ${t.detail}`),
   ].join('\n');
 }
 
 // ---- the tests -------------------------------------------------------------------------------------------------
 
 describe('crash safety: kill -9 at random moments', () => {
-  it(`${TRIALS} trials across login, refresh (rotation on), the keychain write and logout: no active session lost outside the rotation window, nothing broken`, { timeout: 60_000 + TRIALS * 10_000 }, async () => {
-    const harness = await startBroker({ defaultProfile: 'main', profiles: { main: idpProfile(idp, { httpTimeoutSeconds: 5 }), other: idpProfile(idp) } });
-    const rig: Rig = { harness, app: await connectApp(harness) };
-    const trials: Trial[] = [];
-    try {
-      await signInOther(rig.app);
-      await signInProfile(rig.app, 'main');
-      for (let n = 1; n <= TRIALS; n++) trials.push(await runTrial(rig, n, KINDS[(n - 1) % KINDS.length]!));
+  it(
+    `${TRIALS} trials across login, refresh (rotation on), the keychain write and logout: no active session lost outside the rotation window, nothing broken`,
+    { timeout: 60_000 + TRIALS * 10_000 },
+    async () => {
+      const harness = await startBroker({ defaultProfile: 'main', profiles: { main: idpProfile(idp, { httpTimeoutSeconds: 5 }), other: idpProfile(idp) } });
+      const rig: Rig = { harness, app: await connectApp(harness) };
+      const trials: Trial[] = [];
+      try {
+        await signInOther(rig.app);
+        await signInProfile(rig.app, 'main');
+        for (let n = 1; n <= TRIALS; n++) trials.push(await runTrial(rig, n, KINDS[(n - 1) % KINDS.length]!));
 
-      // The survivor still refreshes, and "other" too, after all those kills.
-      const main = await tokenGet(rig.app, 'main');
-      if ('token' in main) expect('token' in (await tokenGet(rig.app, 'main', main.token.accessToken))).toBe(true);
-      const other = await tokenGet(rig.app, 'other');
-      expect('token' in other).toBe(true);
-      if ('token' in other) expect('token' in (await tokenGet(rig.app, 'other', other.token.accessToken))).toBe(true);
-    } finally {
-      console.log(summary(trials));
-      idp.faults!.clearFaults();
-      await rig.app.client.close().catch(() => undefined);
-      await harness.stop();
-      for (const name of ['main', 'other']) await keytar.deletePassword(harness.keychainService, name).catch(() => false);
-    }
-    expect(trials.filter((t) => t.outcome === 'broken')).toEqual([]);
-    expect(trials.filter((t) => t.outcome === 'lost')).toEqual([]);
-    // Every active session that came back logged out did so inside the rotation window, in a refresh trial.
-    for (const t of trials.filter((t) => t.outcome === 'lost-in-window')) expect(['refresh', 'keychain-write']).toContain(t.kind);
-    // The sign-ins that had completed before the kill all survived.
-    expect(trials.filter((t) => t.kind === 'login' && t.activeBefore && t.outcome !== 'active')).toEqual([]);
-  });
+        // The survivor still refreshes, and "other" too, after all those kills.
+        const main = await tokenGet(rig.app, 'main');
+        if ('token' in main) expect('token' in (await tokenGet(rig.app, 'main', main.token.accessToken))).toBe(true);
+        const other = await tokenGet(rig.app, 'other');
+        expect('token' in other).toBe(true);
+        if ('token' in other) expect('token' in (await tokenGet(rig.app, 'other', other.token.accessToken))).toBe(true);
+      } finally {
+        console.log(summary(trials));
+        idp.faults!.clearFaults();
+        await rig.app.client.close().catch(() => undefined);
+        await harness.stop();
+        for (const name of ['main', 'other']) await keytar.deletePassword(harness.keychainService, name).catch(() => false);
+      }
+      expect(trials.filter((t) => t.outcome === 'broken')).toEqual([]);
+      expect(trials.filter((t) => t.outcome === 'lost')).toEqual([]);
+      // Every active session that came back logged out did so inside the rotation window, in a refresh trial.
+      for (const t of trials.filter((t) => t.outcome === 'lost-in-window')) expect(['refresh', 'keychain-write']).toContain(t.kind);
+      // The sign-ins that had completed before the kill all survived.
+      expect(trials.filter((t) => t.kind === 'login' && t.activeBefore && t.outcome !== 'active')).toEqual([]);
+    },
+  );
 
   it('entries that are not valid tokens (truncated, garbage, wrong types, newer version): start-up goes on, each is logged, the profile reads logged out, the others are unaffected', async () => {
     const corrupt = ['truncated', 'garbage', 'wrong-types', 'newer', 'empty-object'] as const;
@@ -604,7 +621,9 @@ describe('crash safety: kill -9 at random moments', () => {
       await signInProfile(app, 'truncated');
       expect(JSON.parse((await keytar.getPassword(harness.keychainService, 'truncated'))!)).toMatchObject({ v: 1, tokenType: 'Bearer' });
       expect('token' in (await tokenGet(app, 'truncated'))).toBe(true);
-      console.log(`[crash] ${corrupt.length} corrupt keychain entries (${corrupt.join(', ')}): daemon started, ${complaints.length} logged, ${corrupt.length} profiles logged out, the valid profile active`);
+      console.log(
+        `[crash] ${corrupt.length} corrupt keychain entries (${corrupt.join(', ')}): daemon started, ${complaints.length} logged, ${corrupt.length} profiles logged out, the valid profile active`,
+      );
     } finally {
       await app.client.close().catch(() => undefined);
       await harness.stop();

@@ -98,15 +98,29 @@ describe('frames dripped byte by byte', () => {
     const quiet = await latencies();
 
     let counters = { bytes: 0, frames: 0, closed: 0 };
-    const child = spawn(process.execPath, [path.join(ROOT, 'test/support/hostile-drip.mjs'), daemon.socketPath, `connections=${CONNECTIONS}`, `frameBytes=${FRAME_BYTES}`, `dripBytes=${DRIP_BYTES}`], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    const child = spawn(
+      process.execPath,
+      [
+        path.join(ROOT, 'test/support/hostile-drip.mjs'),
+        daemon.socketPath,
+        `connections=${CONNECTIONS}`,
+        `frameBytes=${FRAME_BYTES}`,
+        `dripBytes=${DRIP_BYTES}`,
+      ],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     dripper = child;
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       const last = chunk.trim().split('\n').at(-1);
       if (last) counters = JSON.parse(last) as typeof counters;
     });
-    await waitFor(() => counters.bytes > CONNECTIONS * 200, 30_000, () => 'the drip to start');
+    await waitFor(
+      () => counters.bytes > CONNECTIONS * 200,
+      30_000,
+      () => 'the drip to start',
+    );
     const bytesBefore = counters.bytes;
     const cpuBefore = cpuMs(pid);
     const attackStarted = Date.now();

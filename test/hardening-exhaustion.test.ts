@@ -168,7 +168,11 @@ async function underAttack(label: string, settings: Record<string, number>): Pro
   });
   const attackStarted = Date.now();
   try {
-    await waitFor(() => ready, 400_000, () => `the hostile process to open its connections: ${JSON.stringify(counters)}`);
+    await waitFor(
+      () => ready,
+      400_000,
+      () => `the hostile process to open its connections: ${JSON.stringify(counters)}`,
+    );
   } catch (error) {
     child.kill('SIGKILL');
     clearInterval(sampler);

@@ -234,7 +234,8 @@ function check(script: Script, frames: readonly Frame[], responses: WireResponse
   // The closing frame's answer is the last null-id answer, and the last answer overall.
   if (closes) {
     const last = responses[responses.length - 1];
-    if (!last || last.id !== null || last.error?.code !== 'BAD_REQUEST') fail(`${where}: the connection closed without a final BAD_REQUEST (id null): ${JSON.stringify(last)?.slice(0, 200)}`);
+    if (!last || last.id !== null || last.error?.code !== 'BAD_REQUEST')
+      fail(`${where}: the connection closed without a final BAD_REQUEST (id null): ${JSON.stringify(last)?.slice(0, 200)}`);
   }
   for (const frame of frames) {
     const c = counts.get(frame.category)!;
@@ -275,7 +276,9 @@ function check(script: Script, frames: readonly Frame[], responses: WireResponse
       !(expect.field.endsWith('*') ? field?.startsWith(expect.field.slice(0, -1)) : field === expect.field);
     if (badOutcome || badField) {
       c.wrong++;
-      fail(`${where}: ${frame.category} frame ${frame.bytes.toString('utf8').slice(0, 160)} → expected ${expect.outcomes?.join('|')} ${expect.field ?? ''}, got ${outcome} ${field ?? ''}: ${answer.error?.message ?? ''}`);
+      fail(
+        `${where}: ${frame.category} frame ${frame.bytes.toString('utf8').slice(0, 160)} → expected ${expect.outcomes?.join('|')} ${expect.field ?? ''}, got ${outcome} ${field ?? ''}: ${answer.error?.message ?? ''}`,
+      );
     }
   }
   for (const [id, extra] of byId) if (extra.length > 0) fail(`${where}: unexpected answer for id ${id} (a frame after the closing one was answered?)`);
@@ -335,9 +338,17 @@ async function ignoreTheError(): Promise<{ closedMs: number | undefined; answers
   socket.on('data', (chunk: string) => (answers += chunk.split('\f').length - 1));
   socket.once('close', () => (closed = true));
   socket.write(JSON.stringify({ type: 'request', data: { id: 0, method: 'hello', params: { protocolVersion: 1 } } }) + '\f');
-  await waitFor(() => answers === 1, 5_000, () => 'hello answer');
+  await waitFor(
+    () => answers === 1,
+    5_000,
+    () => 'hello answer',
+  );
   socket.write('not json\f');
-  await waitFor(() => answers === 2, 5_000, () => 'error answer');
+  await waitFor(
+    () => answers === 2,
+    5_000,
+    () => 'error answer',
+  );
   const started = Date.now();
   let id = 1;
   while (!closed && Date.now() - started < 5_000) {
@@ -420,7 +431,11 @@ describe('hostile clients', () => {
   it('baseline: the bystander is served', async () => {
     rss['before'] = procStats();
     watcher = new Bystander(bystander);
-    await waitFor(() => watcher.stats('baseline').n >= 200, 20_000, () => 'baseline samples');
+    await waitFor(
+      () => watcher.stats('baseline').n >= 200,
+      20_000,
+      () => 'baseline samples',
+    );
     expect(watcher.failures).toEqual([]);
   });
 
@@ -470,7 +485,8 @@ describe('hostile clients', () => {
       `the daemon reads ahead of what it answers): ${floods.map((f) => `${f.requests} (${mib(f.bytes)} MiB) in ${f.ms} ms`).join('; ')}`;
     const stallMs = stalls.sort((a, b) => a - b);
     figures['half frames (stalled)'] = `${stalls.filter((ms) => ms < 15_000).length}/${STALLS} closed, after ${stallMs[0]}–${stallMs[stallMs.length - 1]} ms`;
-    figures['bad frame, error ignored'] = `${ignorers.filter((r) => r.closedMs !== undefined).length}/20 fully closed (max ${Math.max(...ignorers.map((r) => r.closedMs ?? Infinity))} ms), ${ignorers.reduce((n, r) => n + r.answersAfter, 0)} answers after the error`;
+    figures['bad frame, error ignored'] =
+      `${ignorers.filter((r) => r.closedMs !== undefined).length}/20 fully closed (max ${Math.max(...ignorers.map((r) => r.closedMs ?? Infinity))} ms), ${ignorers.reduce((n, r) => n + r.answersAfter, 0)} answers after the error`;
     expect(floods.every((f) => f.closed)).toBe(true);
     expect(stalls.every((ms) => ms >= 4_500 && ms < 12_000)).toBe(true);
     expect(ignorers.every((r) => r.closedMs !== undefined && r.closedMs < 4_000)).toBe(true);
@@ -488,21 +504,38 @@ describe('hostile clients', () => {
         const batch = await Promise.all(Array.from({ length: Math.min(100, used - opened) }, () => openIdle(true)));
         sockets.push(...batch);
       }
-      await waitFor(async () => (await bystander.status()).connectedClients >= used + 1, 20_000, () => 'all idle connections accepted');
+      await waitFor(
+        async () => (await bystander.status()).connectedClients >= used + 1,
+        20_000,
+        () => 'all idle connections accepted',
+      );
       const samplesBefore = watcher.stats('idle').n;
-      await waitFor(() => watcher.stats('idle').n >= samplesBefore + 150, 30_000, () => 'bystander samples while idle connections are open');
+      await waitFor(
+        () => watcher.stats('idle').n >= samplesBefore + 150,
+        30_000,
+        () => 'bystander samples while idle connections are open',
+      );
       rss['with idle connections'] = procStats();
       expect(sockets.every((s) => !s.destroyed)).toBe(true); // idle is allowed: nobody is cut off for being quiet
-      figures['idle connections'] = `${used} held open together (asked ${wanted}; open-files limit ${limit}); daemon fds ${rss['with idle connections'].fds}; connects retried after EAGAIN: ${connectRetries}`;
+      figures['idle connections'] =
+        `${used} held open together (asked ${wanted}; open-files limit ${limit}); daemon fds ${rss['with idle connections'].fds}; connects retried after EAGAIN: ${connectRetries}`;
     } finally {
       for (const socket of sockets) socket.destroy();
     }
-    await waitFor(async () => (await bystander.status()).connectedClients === 1, 20_000, () => 'idle connections gone');
+    await waitFor(
+      async () => (await bystander.status()).connectedClients === 1,
+      20_000,
+      () => 'idle connections gone',
+    );
   }, 120_000);
 
   it('afterwards: same process, bounded memory, nothing polluted, nothing logged as an error, no browser opened', async () => {
     watcher.phase = 'after';
-    await waitFor(() => watcher.stats('after').n >= 50, 10_000, () => 'after samples');
+    await waitFor(
+      () => watcher.stats('after').n >= 50,
+      10_000,
+      () => 'after samples',
+    );
     await watcher.stop();
     expect(watcher.failures).toEqual([]);
     expect(daemon.child.exitCode).toBeNull();
@@ -559,7 +592,13 @@ function printSummary(): void {
   }
   lines.push(`| **all frames** | **${total.inputs}** | ${total.results} | ${total.errors} | ${total.closed} | ${total.unanswered} | ${total.wrong} |`, '');
   lines.push(`Frames written after a closing frame (must get no answer): ${trailingIgnored}. Events seen on fuzz connections: ${eventsSeen}.`);
-  lines.push(`Error codes answered: ${[...errorCodes].sort((a, b) => b[1] - a[1]).map(([code, n]) => `${code} ${n}`).join(', ')}.`, '');
+  lines.push(
+    `Error codes answered: ${[...errorCodes]
+      .sort((a, b) => b[1] - a[1])
+      .map(([code, n]) => `${code} ${n}`)
+      .join(', ')}.`,
+    '',
+  );
   lines.push('| scenario | figure |', '|---|---|');
   for (const [name, value] of Object.entries(figures)) lines.push(`| ${name} | ${value} |`);
   lines.push(`| daemon crashes | ${daemon?.child.exitCode === null || daemon?.child.signalCode === 'SIGKILL' ? 0 : 1} (same pid ${pid} throughout) |`, '');

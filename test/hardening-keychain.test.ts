@@ -28,7 +28,10 @@ import { Keyring, PrivateBus } from './support/private-keyring.js';
 
 const onPath = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 const canRun = process.platform === 'linux' && ['dbus-daemon', 'gnome-keyring-daemon', 'gdbus'].every(onPath);
-if (!canRun) console.log('hardening-keychain: SKIPPED — needs Linux with dbus-daemon, gnome-keyring-daemon and gdbus (apt-get install gnome-keyring dbus-x11 libglib2.0-bin)');
+if (!canRun)
+  console.log(
+    'hardening-keychain: SKIPPED — needs Linux with dbus-daemon, gnome-keyring-daemon and gdbus (apt-get install gnome-keyring dbus-x11 libglib2.0-bin)',
+  );
 
 const figures: string[] = [];
 
@@ -71,7 +74,14 @@ afterEach(async () => {
 });
 
 /** A private bus with gnome-keyring, a daemon using it (HOME and XDG dirs of its own), signed in. */
-async function signedInSetup(): Promise<{ bus: PrivateBus; keyringFiles: { data: string; run: string }; keyring: Keyring; harness: BrokerHarness; home: string; token: string }> {
+async function signedInSetup(): Promise<{
+  bus: PrivateBus;
+  keyringFiles: { data: string; run: string };
+  keyring: Keyring;
+  harness: BrokerHarness;
+  home: string;
+  token: string;
+}> {
   const root = tempDir('tb-keychain-');
   cleanups.push(async () => fs.rmSync(root, { recursive: true, force: true }));
   const bus = await PrivateBus.start(root);
@@ -85,7 +95,14 @@ async function signedInSetup(): Promise<{ bus: PrivateBus; keyringFiles: { data:
   fs.mkdirSync(home, { mode: 0o700 });
   const harness = await startBroker(
     { profiles: { main: idpProfile(idp) } },
-    { env: bus.env({ HOME: home, XDG_DATA_HOME: path.join(home, '.local/share'), XDG_STATE_HOME: path.join(home, '.local/state'), XDG_CACHE_HOME: path.join(home, '.cache') }) },
+    {
+      env: bus.env({
+        HOME: home,
+        XDG_DATA_HOME: path.join(home, '.local/share'),
+        XDG_STATE_HOME: path.join(home, '.local/state'),
+        XDG_CACHE_HOME: path.join(home, '.cache'),
+      }),
+    },
   );
   cleanups.push(() => harness.stop());
   const login = runCli(['login'], { env: harness.env, timeoutMs: 60_000 });

@@ -96,13 +96,21 @@ async function tokenOrCode(client: BrokerClient, rejected?: string): Promise<{ t
 
 describe('a revocation the provider cannot take now', () => {
   it('503 at logout: the record stays, the same daemon retries with backoff, the token ends up revoked; a restart in between revokes too', async () => {
-    const harness: BrokerHarness = await startBroker({ defaultProfile: 'main', profiles: { main: idpProfile(idp, { httpTimeoutSeconds: 5 }) } }, { logLevel: 'info' });
+    const harness: BrokerHarness = await startBroker(
+      { defaultProfile: 'main', profiles: { main: idpProfile(idp, { httpTimeoutSeconds: 5 }) } },
+      { logLevel: 'info' },
+    );
     let client = await connect({ socketPath: harness.daemon.socketPath, reconnect: false, timeoutMs: 30_000 });
     try {
       for (const restartInBetween of [false, true]) {
         await signIn(client);
         const refreshToken = (await storedEntry(harness))!['refreshToken'] as string;
-        idp.faults!.setFault(REVOCATION, { kind: 'status', status: 503, body: '{"error":"temporarily_unavailable"}', headers: { 'content-type': 'application/json' } });
+        idp.faults!.setFault(REVOCATION, {
+          kind: 'status',
+          status: 503,
+          body: '{"error":"temporarily_unavailable"}',
+          headers: { 'content-type': 'application/json' },
+        });
         const result = await client.logout({ profile: 'main', openBrowser: false });
         expect(result).toMatchObject({ keychainCleared: true, revoked: false });
         expect(result.revokeError).toMatch(/retried with backoff/);
@@ -126,7 +134,9 @@ describe('a revocation the provider cannot take now', () => {
         const deadline = Date.now() + 5_000;
         while ((await keytar.getPassword(harness.keychainService, RECORD_ACCOUNT)) !== null && Date.now() < deadline) await sleep(100);
         expect(await keytar.getPassword(harness.keychainService, RECORD_ACCOUNT)).toBeNull();
-        console.log(`[logout-crash] revocation answered 503 at logout; ${restartInBetween ? 'daemon restarted' : 'same daemon'}: refresh token inactive at the IdP ${took} ms later, record removed`);
+        console.log(
+          `[logout-crash] revocation answered 503 at logout; ${restartInBetween ? 'daemon restarted' : 'same daemon'}: refresh token inactive at the IdP ${took} ms later, record removed`,
+        );
       }
     } finally {
       idp.faults!.clearFaults();
@@ -140,7 +150,10 @@ describe('a revocation the provider cannot take now', () => {
 
 describe('logout crash safety: kill -9 at random instants during logout', () => {
   it(`${TRIALS} kills: no logged-out profile leaves a live grant at the provider`, { timeout: 120_000 + TRIALS * 15_000 }, async () => {
-    const harness: BrokerHarness = await startBroker({ defaultProfile: 'main', profiles: { main: idpProfile(idp, { httpTimeoutSeconds: 5 }) } }, { logLevel: 'info' });
+    const harness: BrokerHarness = await startBroker(
+      { defaultProfile: 'main', profiles: { main: idpProfile(idp, { httpTimeoutSeconds: 5 }) } },
+      { logLevel: 'info' },
+    );
     let client = await connect({ socketPath: harness.daemon.socketPath, reconnect: false, timeoutMs: 20_000 });
     const trials: Trial[] = [];
     try {
@@ -182,7 +195,13 @@ describe('logout crash safety: kill -9 at random instants during logout', () => 
         // Where the kill fell, read straight from the keychain while no daemon runs.
         const entry = (await storedEntry(harness)) !== undefined;
         const record = (await keytar.getPassword(harness.keychainService, RECORD_ACCOUNT)) !== null;
-        trial.phase = entry ? (record ? 'recorded, entry not yet deleted' : 'nothing recorded or deleted yet') : record ? 'entry deleted, revocation not confirmed' : 'logout done';
+        trial.phase = entry
+          ? record
+            ? 'recorded, entry not yet deleted'
+            : 'nothing recorded or deleted yet'
+          : record
+            ? 'entry deleted, revocation not confirmed'
+            : 'logout done';
 
         const restartedAt = Date.now();
         await harness.restart();
@@ -216,7 +235,10 @@ describe('logout crash safety: kill -9 at random instants during logout', () => 
       const count = (o: Outcome) => trials.filter((t) => t.outcome === o).length;
       const phases = new Map<string, number>();
       for (const t of trials) phases.set(`${t.phase} → ${t.outcome}`, (phases.get(`${t.phase} → ${t.outcome}`) ?? 0) + 1);
-      const revokedAfter = trials.filter((t) => t.revokedAfterMs !== undefined).map((t) => t.revokedAfterMs!).sort((a, b) => a - b);
+      const revokedAfter = trials
+        .filter((t) => t.revokedAfterMs !== undefined)
+        .map((t) => t.revokedAfterMs!)
+        .sort((a, b) => a - b);
       console.log(
         [
           `[logout-crash] seed ${SEED}, ${trials.length} kill -9 during logout: active ${count('active')}, logged out and revoked ${count('revoked')}, live grant ${count('live grant')}, broken ${count('broken')}`,

@@ -63,7 +63,12 @@ async function status(harness: BrokerHarness): Promise<Array<Record<string, unkn
 }
 
 /** A GET with full control of the request line and headers (fetch would normalise both). */
-function rawGet(port: number, target: string, headers: Record<string, string> = { host: `127.0.0.1:${port}` }, host = '127.0.0.1'): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
+function rawGet(
+  port: number,
+  target: string,
+  headers: Record<string, string> = { host: `127.0.0.1:${port}` },
+  host = '127.0.0.1',
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
     const request = http.request({ host, port, method: 'GET', path: target, headers, setHost: false, agent: false }, (response) => {
       let body = '';
@@ -113,7 +118,7 @@ describe('state (RFC 6749 §10.12, RFC 9700 §4.7)', () => {
   });
 });
 
-describe('a redirect for one profile delivered at another profile\'s redirect URI (RFC 9700 §4.1)', () => {
+describe("a redirect for one profile delivered at another profile's redirect URI (RFC 9700 §4.1)", () => {
   it('is refused before any code exchange, and both sign-ins go on', async () => {
     const harness = await broker({
       alpha: idpProfile(idp),
@@ -147,7 +152,9 @@ describe('a redirect for one profile delivered at another profile\'s redirect UR
     expect((await callback(harness, redirectUrl)).code).toBe(0);
     expect((await alpha.done).code).toBe(0);
     expect((await status(harness)).map((p) => p['state'])).toEqual(['active', 'logging-in']);
-    figures.push('cross-profile: alpha\'s code at beta\'s loopback listener (HTTP 400), at beta\'s URI via the CLI, beta\'s state at alpha\'s URI → all LOGIN_FAILED, 0 exchanges, both sign-ins intact');
+    figures.push(
+      "cross-profile: alpha's code at beta's loopback listener (HTTP 400), at beta's URI via the CLI, beta's state at alpha's URI → all LOGIN_FAILED, 0 exchanges, both sign-ins intact",
+    );
   }, 60_000);
 });
 
@@ -183,7 +190,9 @@ describe('code injection (RFC 9700 §4.5): a code obtained with another PKCE pai
     expect(profile!['state']).not.toBe('active');
     const token = await runCli(['token'], { env: harness.env });
     expect(token.code).toBe(5);
-    figures.push('code injection: mallory\'s code (own PKCE pair) injected into our pending sign-in → 1 exchange refused by the IdP (PKCE), LOGIN_FAILED, no session');
+    figures.push(
+      "code injection: mallory's code (own PKCE pair) injected into our pending sign-in → 1 exchange refused by the IdP (PKCE), LOGIN_FAILED, no session",
+    );
   }, 60_000);
 });
 
@@ -244,7 +253,9 @@ describe('mix-up (RFC 9207, RFC 9700 §4.4) with a second issuer', () => {
 
     for (const text of results) expect(text).not.toContain(fromSecond.searchParams.get('code')!);
     expect((await status(harness)).find((p) => p['name'] === 'honest')).not.toHaveProperty('subject');
-    figures.push('mix-up: the second issuer\'s code with the first profile\'s state — with its own iss (refused, no exchange, sign-in still pending), without iss (refused: iss promised, still pending), with a forged iss (1 exchange at the first IdP, refused, sign-in ended) → LOGIN_FAILED each');
+    figures.push(
+      "mix-up: the second issuer's code with the first profile's state — with its own iss (refused, no exchange, sign-in still pending), without iss (refused: iss promised, still pending), with a forged iss (1 exchange at the first IdP, refused, sign-in ended) → LOGIN_FAILED each",
+    );
   }, 90_000);
 });
 
@@ -296,7 +307,9 @@ describe('the loopback listener (RFC 8252 §7.3, §8.3; RFC 9700 §4.11)', () =>
     } finally {
       evil.close();
     }
-    figures.push(`open redirect: ${targets.length} crafted requests (redirect_uri, next, return_to, continue, url, //host, encoded traversal) → 4xx, no Location/Refresh, no script, 0 visits to the target, 0 browser openings; the sign-in then completed`);
+    figures.push(
+      `open redirect: ${targets.length} crafted requests (redirect_uri, next, return_to, continue, url, //host, encoded traversal) → 4xx, no Location/Refresh, no script, 0 visits to the target, 0 browser openings; the sign-in then completed`,
+    );
   }, 60_000);
 
   it('cannot be reached on any other address than 127.0.0.1, and refuses a wrong Host (DNS rebinding)', async () => {
@@ -351,6 +364,8 @@ describe('the loopback listener (RFC 8252 §7.3, §8.3; RFC 9700 §4.11)', () =>
     expect(redirectUrl).toContain(`127.0.0.1:${port}`);
     expect((await done).code).toBe(0);
     expect((await status(harness))[0]).toMatchObject({ state: 'active' });
-    figures.push(`non-loopback: connections to ${tried.join(', ')} on the listener's port → none connected; wrong Host (${hosts.length} variants) and an absolute-form target → 400; the sign-in then completed`);
+    figures.push(
+      `non-loopback: connections to ${tried.join(', ')} on the listener's port → none connected; wrong Host (${hosts.length} variants) and an absolute-form target → 400; the sign-in then completed`,
+    );
   }, 60_000);
 });

@@ -47,7 +47,11 @@ function runAsOther(source: string, env: NodeJS.ProcessEnv = {}, timeoutMs = 15_
   return runCommandAsOther([process.execPath, script], env, timeoutMs);
 }
 
-function runCommandAsOther(argv: readonly string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 15_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+function runCommandAsOther(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+  timeoutMs = 15_000,
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return runCommand(['setpriv', `--reuid=${other.uid}`, `--regid=${other.gid}`, '--clear-groups', '--', ...argv], {
     cwd: shared,
     env: { PATH: process.env['PATH'], HOME: shared, ...env },
@@ -120,7 +124,11 @@ process.on('SIGTERM', () => server.close(() => process.exit(0)));
   let stdout = '';
   child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-  await waitFor(() => stdout.includes('"listening"'), 10_000, () => `impostor did not start: ${stdout}`);
+  await waitFor(
+    () => stdout.includes('"listening"'),
+    10_000,
+    () => `impostor did not start: ${stdout}`,
+  );
   return {
     connections: () => (stdout.match(/"connection"/g) ?? []).length,
     hellos: () => (stdout.match(/hello/g) ?? []).length,
@@ -151,7 +159,11 @@ describe.skipIf(skip)('another local user', () => {
     if (other) {
       // Only that throw-away account's processes (probes that outlived a failed test), then the account.
       spawnSync('pkill', ['-KILL', '-U', String(other.uid)]);
-      await waitFor(() => spawnSync('pgrep', ['-U', String(other.uid)]).status !== 0, 5_000, () => `processes of ${other.name} still running`).catch(() => undefined);
+      await waitFor(
+        () => spawnSync('pgrep', ['-U', String(other.uid)]).status !== 0,
+        5_000,
+        () => `processes of ${other.name} still running`,
+      ).catch(() => undefined);
       const removed = spawnSync('userdel', [other.name], { encoding: 'utf8' });
       if (removed.status !== 0) console.error(`userdel ${other.name} failed: ${removed.stderr}`);
     }
@@ -260,8 +272,16 @@ console.log(JSON.stringify({ flips }));
       // The other user can name our socket in a symlink without being able to reach it.
       const attempts = 300;
       const stop = path.join(shared, `stop-${randomBytes(4).toString('hex')}`);
-      const swapping = runAsOther(swapper, { SWAP: JSON.stringify({ link, ours: daemon.socketPath, theirs: impostorPath, stop, until: Date.now() + 40_000 }) }, 50_000);
-      await waitFor(() => fs.existsSync(link), 10_000, () => 'the swapper did not start');
+      const swapping = runAsOther(
+        swapper,
+        { SWAP: JSON.stringify({ link, ours: daemon.socketPath, theirs: impostorPath, stop, until: Date.now() + 40_000 }) },
+        50_000,
+      );
+      await waitFor(
+        () => fs.existsSync(link),
+        10_000,
+        () => 'the swapper did not start',
+      );
       // Interleaved with a control: a naive client that checks the owner through the link, then connects
       // through it. The control shows the race is live in this run (it must reach the impostor at least
       // once, or the run proves nothing); the client library must never lose it.
@@ -310,7 +330,11 @@ console.log(JSON.stringify({ flips }));
         await naiveAttempt();
         await sleep(5);
       }
-      await waitFor(() => naiveHits() >= 1, 5_000, () => `the naive client never reached the impostor (${naiveAccepted} checks passed): the race did not run`);
+      await waitFor(
+        () => naiveHits() >= 1,
+        5_000,
+        () => `the naive client never reached the impostor (${naiveAccepted} checks passed): the race did not run`,
+      );
       await sleep(300); // lines still in the pipe (a hello would be late, not lost)
       const reachedImpostor = impostor.hellos() - hellosBefore;
       const naiveReachedImpostor = naiveHits();

@@ -147,7 +147,11 @@ async function trial(kind: Trial['kind'], run: (killNow: () => void) => Promise<
   const completes = log.filter((l) => l['msg'] === 'access token refreshed').map((l) => Date.parse(String(l['time'])));
   const ours = answers.slice(answersBefore);
   for (let i = 0; i < Math.min(saves.length, ours.length); i++) {
-    windows.push({ ms: saves[i]! - ours[i]!, ...(completes[i] === undefined ? {} : { completeMs: completes[i]! - ours[i]! }), first: i === 0 && trials.length > 0 });
+    windows.push({
+      ms: saves[i]! - ours[i]!,
+      ...(completes[i] === undefined ? {} : { completeMs: completes[i]! - ours[i]! }),
+      first: i === 0 && trials.length > 0,
+    });
   }
   const stored = String((await storedEntry(harness))?.['refreshToken'] ?? '');
   const live = stored !== '' && (await idp.introspect(stored)).active;
@@ -175,67 +179,72 @@ const quantile = (values: number[], q: number) => {
 };
 
 describe('kill -9 during refresh-heavy operation (rotation on)', () => {
-  it(`${UNIFORM} kills at uniformly random moments, ${TARGETED} kills right after the IdP's answer`, { timeout: 60_000 + (UNIFORM + TARGETED) * 15_000 }, async () => {
-    idp.setAccessTokenTtl(SHORT_TTL);
-    for (let n = 0; n < UNIFORM; n++) {
-      await trial('uniform', async (killNow) => {
-        let polling = true;
-        const poll = (async () => {
-          while (polling) {
-            await app.getToken().catch(() => undefined);
-            await sleep(50);
-          }
-        })();
-        await sleep(Math.round(random() * 4_000));
-        killNow();
-        polling = false;
-        await poll;
-      });
-    }
-    idp.setAccessTokenTtl(LONG_TTL);
-    for (let n = 0; n < TARGETED; n++) {
-      const offset = Math.round(random() * 20);
-      await trial('targeted', async (killNow) => {
-        const current = await app.getToken({ minValidSeconds: 0 });
-        let fire!: () => void;
-        const fired = new Promise<void>((resolve) => (fire = resolve));
-        idp.faults!.setFault(TOKEN_ENDPOINT, {
-          kind: 'forward',
-          onAnswer: () => {
-            answers.push(Date.now());
-            void after(offset).then(() => (killNow(), fire()));
-          },
+  it(
+    `${UNIFORM} kills at uniformly random moments, ${TARGETED} kills right after the IdP's answer`,
+    { timeout: 60_000 + (UNIFORM + TARGETED) * 15_000 },
+    async () => {
+      idp.setAccessTokenTtl(SHORT_TTL);
+      for (let n = 0; n < UNIFORM; n++) {
+        await trial('uniform', async (killNow) => {
+          let polling = true;
+          const poll = (async () => {
+            while (polling) {
+              await app.getToken().catch(() => undefined);
+              await sleep(50);
+            }
+          })();
+          await sleep(Math.round(random() * 4_000));
+          killNow();
+          polling = false;
+          await poll;
         });
-        app.getToken({ rejected: current.accessToken }).catch(() => undefined);
-        await Promise.race([fired, sleep(10_000).then(killNow)]);
-        idp.faults!.setFault(TOKEN_ENDPOINT, { kind: 'forward', onAnswer: () => void answers.push(Date.now()) });
-      });
-    }
+      }
+      idp.setAccessTokenTtl(LONG_TTL);
+      for (let n = 0; n < TARGETED; n++) {
+        const offset = Math.round(random() * 20);
+        await trial('targeted', async (killNow) => {
+          const current = await app.getToken({ minValidSeconds: 0 });
+          let fire!: () => void;
+          const fired = new Promise<void>((resolve) => (fire = resolve));
+          idp.faults!.setFault(TOKEN_ENDPOINT, {
+            kind: 'forward',
+            onAnswer: () => {
+              answers.push(Date.now());
+              void after(offset).then(() => (killNow(), fire()));
+            },
+          });
+          app.getToken({ rejected: current.accessToken }).catch(() => undefined);
+          await Promise.race([fired, sleep(10_000).then(killNow)]);
+          idp.faults!.setFault(TOKEN_ENDPOINT, { kind: 'forward', onAnswer: () => void answers.push(Date.now()) });
+        });
+      }
 
-    const rows: string[] = [`[rotation-window] seed ${SEED}`];
-    for (const kind of ['uniform', 'targeted'] as const) {
-      const of = trials.filter((t) => t.kind === kind);
-      const count = (o: Outcome) => of.filter((t) => t.outcome === o).length;
-      rows.push(
-        `  ${kind}: ${of.length} kills, ${of.reduce((s, t) => s + t.refreshes, 0)} refreshes answered by the IdP; survived ${count('survived')}, ` +
-          `lost with the answer in but not stored ${count('lost: answered, not stored')}, lost with the refresh at the IdP ${count('lost: at the IdP when killed')}`,
-      );
-    }
-    const all = windows.map((w) => w.ms);
-    const firsts = windows.filter((w) => w.first).map((w) => w.ms);
-    const complete = windows.filter((w) => w.completeMs !== undefined).map((w) => w.completeMs!);
-    const completeFirsts = windows.filter((w) => w.first && w.completeMs !== undefined).map((w) => w.completeMs!);
-    const describe = (values: number[]) => `${values.length} refreshes, median ${quantile(values, 0.5)} ms, p99 ${quantile(values, 0.99)} ms, max ${Math.max(...values)} ms`;
-    rows.push(`  window (IdP answer → rotated refresh token in the keychain): ${describe(all)}`);
-    rows.push(`    of which the first refresh after a start: ${describe(firsts)}`);
-    rows.push(`  for comparison, IdP answer → refresh complete (validation, JWKS, second write): ${describe(complete)}`);
-    rows.push(`    of which the first refresh after a start: ${describe(completeFirsts)}`);
-    console.log(rows.join('\n'));
+      const rows: string[] = [`[rotation-window] seed ${SEED}`];
+      for (const kind of ['uniform', 'targeted'] as const) {
+        const of = trials.filter((t) => t.kind === kind);
+        const count = (o: Outcome) => of.filter((t) => t.outcome === o).length;
+        rows.push(
+          `  ${kind}: ${of.length} kills, ${of.reduce((s, t) => s + t.refreshes, 0)} refreshes answered by the IdP; survived ${count('survived')}, ` +
+            `lost with the answer in but not stored ${count('lost: answered, not stored')}, lost with the refresh at the IdP ${count('lost: at the IdP when killed')}`,
+        );
+      }
+      const all = windows.map((w) => w.ms);
+      const firsts = windows.filter((w) => w.first).map((w) => w.ms);
+      const complete = windows.filter((w) => w.completeMs !== undefined).map((w) => w.completeMs!);
+      const completeFirsts = windows.filter((w) => w.first && w.completeMs !== undefined).map((w) => w.completeMs!);
+      const describe = (values: number[]) =>
+        `${values.length} refreshes, median ${quantile(values, 0.5)} ms, p99 ${quantile(values, 0.99)} ms, max ${Math.max(...values)} ms`;
+      rows.push(`  window (IdP answer → rotated refresh token in the keychain): ${describe(all)}`);
+      rows.push(`    of which the first refresh after a start: ${describe(firsts)}`);
+      rows.push(`  for comparison, IdP answer → refresh complete (validation, JWKS, second write): ${describe(complete)}`);
+      rows.push(`    of which the first refresh after a start: ${describe(completeFirsts)}`);
+      console.log(rows.join('\n'));
 
-    expect(all.length).toBeGreaterThanOrEqual(UNIFORM / 2);
-    // Every lost session had a rotation the keychain never got, i.e. the kill fell inside the window or the round trip.
-    expect(trials.filter((t) => t.outcome === 'lost: outside the window')).toEqual([]);
-    // The write no longer waits for ID-token validation and the key-set fetch.
-    expect(quantile(firsts, 0.5)).toBeLessThan(quantile(completeFirsts, 0.5));
-  });
+      expect(all.length).toBeGreaterThanOrEqual(UNIFORM / 2);
+      // Every lost session had a rotation the keychain never got, i.e. the kill fell inside the window or the round trip.
+      expect(trials.filter((t) => t.outcome === 'lost: outside the window')).toEqual([]);
+      // The write no longer waits for ID-token validation and the key-set fetch.
+      expect(quantile(firsts, 0.5)).toBeLessThan(quantile(completeFirsts, 0.5));
+    },
+  );
 });

@@ -93,9 +93,21 @@ describe('secrets never print (unit)', () => {
   });
 
   it('a StoredTokens object shows every token as "[redacted]"', () => {
-    const texts = [inspect(tokens), inspect(tokens, { depth: Infinity, showHidden: true }), JSON.stringify(tokens), String(tokens), `${tokens}`, format('%o %O %j', tokens, tokens, tokens)];
+    const texts = [
+      inspect(tokens),
+      inspect(tokens, { depth: Infinity, showHidden: true }),
+      JSON.stringify(tokens),
+      String(tokens),
+      `${tokens}`,
+      format('%o %O %j', tokens, tokens, tokens),
+    ];
     for (const text of texts) expect(text).not.toContain(RAW);
-    expect(JSON.parse(JSON.stringify(tokens))).toMatchObject({ accessToken: '[redacted]', refreshToken: '[redacted]', idToken: '[redacted]', subject: 'alice' });
+    expect(JSON.parse(JSON.stringify(tokens))).toMatchObject({
+      accessToken: '[redacted]',
+      refreshToken: '[redacted]',
+      idToken: '[redacted]',
+      subject: 'alice',
+    });
     expect(inspect(tokens)).toMatch(/accessToken: \[redacted\]/);
   });
 
@@ -129,7 +141,11 @@ describe('secrets never print (unit)', () => {
     try {
       for (const url of [`http://127.0.0.1:${(server.address() as AddressInfo).port}/token`, `http://127.0.0.1:${await closedPort()}/token`]) {
         const error = await got
-          .post(url, { form: { grant_type: 'refresh_token', refresh_token: `${RAW}-rt`, code_verifier: `${RAW}-v` }, headers: { authorization: `Basic ${RAW}` }, retry: { limit: 0 } })
+          .post(url, {
+            form: { grant_type: 'refresh_token', refresh_token: `${RAW}-rt`, code_verifier: `${RAW}-v` },
+            headers: { authorization: `Basic ${RAW}` },
+            retry: { limit: 0 },
+          })
           .catch((e: unknown) => e);
         expect(error).toBeInstanceOf(Error);
         log.error({ err: error }, 'unexpected error'); // as ipc-server.ts and session.ts do for non-BrokerErrors
@@ -163,12 +179,19 @@ describe('no secret in any output of a whole session (trace logging)', () => {
   it('login, apps, refreshes, failed callbacks, restart, logout: 0 hits', async () => {
     const scanned: Array<{ source: string; text: string }> = [];
     const keep = (source: string, result: CliResult | string) =>
-      scanned.push(typeof result === 'string' ? { source, text: result } : { source: `${source} stdout`, text: result.stdout }, ...(typeof result === 'string' ? [] : [{ source: `${source} stderr`, text: result.stderr }]));
+      scanned.push(
+        typeof result === 'string' ? { source, text: result } : { source: `${source} stdout`, text: result.stdout },
+        ...(typeof result === 'string' ? [] : [{ source: `${source} stderr`, text: result.stderr }]),
+      );
     const cli = (args: string[], timeoutMs = 30_000) => runCli(args, { env: harness.env, timeoutMs });
     const daemons = [harness.daemon];
     const events: BrokerEvent[] = [];
     const errors: string[] = [];
-    const failure = (promise: Promise<unknown>) => promise.then(() => expect.unreachable('should have failed'), (error: Error) => errors.push(error.message));
+    const failure = (promise: Promise<unknown>) =>
+      promise.then(
+        () => expect.unreachable('should have failed'),
+        (error: Error) => errors.push(error.message),
+      );
 
     const watcher = await connect({ socketPath: harness.daemon.socketPath, clientName: 'watcher' });
     await watcher.subscribe((event) => events.push(event));
@@ -200,7 +223,11 @@ describe('no secret in any output of a whole session (trace logging)', () => {
     idp.setAccessTokenTtl(6);
     current = (await apps[0]!.getToken({ rejected: current })).accessToken;
     const refreshedSoFar = events.filter((e) => e.event === 'tokenRefreshed').length;
-    await waitFor(() => events.filter((e) => e.event === 'tokenRefreshed').length >= refreshedSoFar + 2, 20_000, () => 'two timer refreshes');
+    await waitFor(
+      () => events.filter((e) => e.event === 'tokenRefreshed').length >= refreshedSoFar + 2,
+      20_000,
+      () => 'two timer refreshes',
+    );
     idp.setAccessTokenTtl(600);
     keep('status --json (refreshed)', await cli(['status', '--json']));
     keep('status', await cli(['status']));
@@ -217,7 +244,13 @@ describe('no secret in any output of a whole session (trace logging)', () => {
     keep('login (replayed code)', await replayLogin);
     const deniedLogin = cli(['login'], 60_000);
     const deniedUrl = new URL(await harness.nextBrowserUrl());
-    keep('callback error=', await cli(['callback', `com.example.broker:/callback?error=access_denied&error_description=no&state=${deniedUrl.searchParams.get('state')}&iss=${encodeURIComponent(idp.issuer)}`]));
+    keep(
+      'callback error=',
+      await cli([
+        'callback',
+        `com.example.broker:/callback?error=access_denied&error_description=no&state=${deniedUrl.searchParams.get('state')}&iss=${encodeURIComponent(idp.issuer)}`,
+      ]),
+    );
     keep('login (denied)', await deniedLogin);
 
     // A restart brings the session back from the keychain.

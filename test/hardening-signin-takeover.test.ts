@@ -80,7 +80,12 @@ async function profileStatus(harness: BrokerHarness, name = 'main'): Promise<Rec
 function browserRuns(harness: BrokerHarness): Array<{ pid: number; argv: string[] }> {
   const file = path.join(harness.dir, 'browser.log.argv');
   if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { pid: number; argv: string[] });
+  return fs
+    .readFileSync(file, 'utf8')
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as { pid: number; argv: string[] });
 }
 
 /** The URL the daemon opened last, as it was opened (not followed). */
@@ -155,104 +160,111 @@ describe.skipIf(!canRunAsOtherUser)('another local user against a loopback sign-
     return parsed;
   }
 
-  it(`reads only a launcher on the command lines; its replays and forged callbacks get 403 and change nothing; the victim's sign-in completes (${ROUNDS} rounds)`, async () => {
-    const harness = await broker({ main: idpProfile(idp, { redirectUri: 'loopback' }) }, 2_500);
-    const daemonPid = harness.daemon.child.pid!;
-    const tally = { commandLines: 0, launcherReplays: 0, forged: 0, refused: 0, victimSignIns: 0, exchangesByAttacker: 0 };
-    let previousToken: string | undefined;
+  it(
+    `reads only a launcher on the command lines; its replays and forged callbacks get 403 and change nothing; the victim's sign-in completes (${ROUNDS} rounds)`,
+    async () => {
+      const harness = await broker({ main: idpProfile(idp, { redirectUri: 'loopback' }) }, 2_500);
+      const daemonPid = harness.daemon.child.pid!;
+      const tally = { commandLines: 0, launcherReplays: 0, forged: 0, refused: 0, victimSignIns: 0, exchangesByAttacker: 0 };
+      let previousToken: string | undefined;
 
-    for (let round = 0; round < ROUNDS; round++) {
-      // The attacker is already watching /proc when the victim starts signing in.
-      const scan = asOther<{ cmdlines: string[]; urls: string[]; replays: Array<{ url: string; status: number | string; location: string | null }> }>(SCAN_AND_REPLAY, { daemonPid, scanMs: 20_000 });
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const login = runCli(['login'], { env: harness.env, timeoutMs: 90_000 });
-      const seen = await scan;
+      for (let round = 0; round < ROUNDS; round++) {
+        // The attacker is already watching /proc when the victim starts signing in.
+        const scan = asOther<{ cmdlines: string[]; urls: string[]; replays: Array<{ url: string; status: number | string; location: string | null }> }>(
+          SCAN_AND_REPLAY,
+          { daemonPid, scanMs: 20_000 },
+        );
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const login = runCli(['login'], { env: harness.env, timeoutMs: 90_000 });
+        const seen = await scan;
 
-      // What the browser was given: the launcher only — no state, nonce or PKCE value.
-      const opened = await openedUrl(harness, round);
-      expect(opened).toMatch(LAUNCHER_URL);
-      const run = browserRuns(harness)[round]!;
-      expect(run.argv).toEqual([opened]);
-      for (const secret of ['state=', 'nonce=', 'code_challenge=', '/auth?']) expect(run.argv.join(' ')).not.toContain(secret);
-      // What the attacker read in /proc (xdg-open's and the browser's command lines): the same.
-      expect(seen.cmdlines.length).toBeGreaterThanOrEqual(1);
-      expect(seen.urls).toEqual([opened]);
-      for (const text of seen.cmdlines) for (const secret of ['state=', 'nonce=', 'code_challenge=']) expect(text).not.toContain(secret);
-      tally.commandLines += seen.cmdlines.length;
-      // Its replay of the launcher: 403, no authorization URL.
-      for (const replay of seen.replays) {
-        expect(replay.status).toBe(403);
-        expect(replay.location).toBeNull();
+        // What the browser was given: the launcher only — no state, nonce or PKCE value.
+        const opened = await openedUrl(harness, round);
+        expect(opened).toMatch(LAUNCHER_URL);
+        const run = browserRuns(harness)[round]!;
+        expect(run.argv).toEqual([opened]);
+        for (const secret of ['state=', 'nonce=', 'code_challenge=', '/auth?']) expect(run.argv.join(' ')).not.toContain(secret);
+        // What the attacker read in /proc (xdg-open's and the browser's command lines): the same.
+        expect(seen.cmdlines.length).toBeGreaterThanOrEqual(1);
+        expect(seen.urls).toEqual([opened]);
+        for (const text of seen.cmdlines) for (const secret of ['state=', 'nonce=', 'code_challenge=']) expect(text).not.toContain(secret);
+        tally.commandLines += seen.cmdlines.length;
+        // Its replay of the launcher: 403, no authorization URL.
+        for (const replay of seen.replays) {
+          expect(replay.status).toBe(403);
+          expect(replay.location).toBeNull();
+        }
+        tally.launcherReplays += seen.replays.length;
+
+        const pendingBefore = await profileStatus(harness);
+        expect(pendingBefore['loginStartedAt']).toEqual(expect.any(Number));
+        const exchangesBefore = idp.counts.authorizationCode;
+
+        // The victim's browser follows the launcher (it was not used up by the attacker's attempt).
+        const authorizeUrl = await harness.nextBrowserUrl();
+        const authorize = new URL(authorizeUrl);
+        const state = authorize.searchParams.get('state')!;
+        const redirectUri = new URL(authorize.searchParams.get('redirect_uri')!);
+        expect(redirectUri.origin).toBe(new URL(opened).origin);
+
+        // Worst case: the attacker has the whole authorization URL anyway, completes that very request at
+        // the real IdP as itself ("mallory") and gets a code bound to our PKCE challenge and nonce.
+        const mallory = new URL(await signInWithDevForm(authorizeUrl, 'mallory'));
+        expect(mallory.searchParams.get('state')).toBe(state);
+        expect(mallory.searchParams.get('code')).toBeTruthy();
+        const callbackBase = `${redirectUri.origin}${redirectUri.pathname}`;
+        const forged = [
+          mallory.toString(), // its code, our state: the takeover
+          `${callbackBase}?error=access_denied&state=${state}&iss=${encodeURIComponent(idp.issuer)}`, // "the user said no"
+          `${callbackBase}?code=${mallory.searchParams.get('code')}&state=${state}&iss=${encodeURIComponent('https://evil.example')}`, // bad iss
+          `${callbackBase}?code=forged&state=${'x'.repeat(43)}`, // unknown state
+          `${redirectUri.origin}/callback-elsewhere?code=forged&state=${state}`, // wrong path
+          opened, // the launcher again
+        ];
+        const delivered = await asOther<{ results: Array<{ status: number | string; location: string | null; body: string }> }>(DELIVER, { urls: forged });
+        delivered.results.forEach((r, i) => {
+          expect(r.status, forged[i]).toBe(403);
+          expect(r.location, forged[i]).toBeNull();
+          expect(r.body).toMatch(/belongs to another user/);
+        });
+        tally.forged += forged.length - 1;
+        tally.launcherReplays += 1;
+        tally.refused += seen.replays.length + delivered.results.length;
+
+        // Nothing changed: the same sign-in is pending, nobody's code was redeemed, the session (after
+        // round 1) is still the victim's.
+        const pendingAfter = await profileStatus(harness);
+        expect(pendingAfter['loginStartedAt']).toBe(pendingBefore['loginStartedAt']);
+        expect(pendingAfter['subject']).toBe(pendingBefore['subject']);
+        expect(idp.counts.authorizationCode).toBe(exchangesBefore);
+        if (previousToken !== undefined) expect((await runCli(['token'], { env: harness.env })).stdout.trim()).toBe(previousToken);
+
+        // The victim signs in in its own browser: the redirect reaches the listener from the victim's uid.
+        const { redirectUrl } = await user.signIn(authorizeUrl, { login: 'alice' });
+        expect(redirectUrl.startsWith(callbackBase)).toBe(true);
+        const done = await login;
+        expect(done.code, done.stderr).toBe(0);
+        expect(done.stdout).toMatch(/Signed in to main as alice/);
+        expect(idp.counts.authorizationCode - exchangesBefore).toBe(1);
+        const token = (await runCli(['token'], { env: harness.env })).stdout.trim();
+        expect(await idp.introspect(token)).toMatchObject({ active: true, sub: 'alice' });
+        const after = await profileStatus(harness);
+        expect(after).toMatchObject({ state: 'active', subject: 'alice' });
+        expect(after).not.toHaveProperty('previousSubject'); // never signed in as anyone else
+        previousToken = token;
+        tally.victimSignIns += 1;
+        await user.clearSession();
       }
-      tally.launcherReplays += seen.replays.length;
 
-      const pendingBefore = await profileStatus(harness);
-      expect(pendingBefore['loginStartedAt']).toEqual(expect.any(Number));
-      const exchangesBefore = idp.counts.authorizationCode;
-
-      // The victim's browser follows the launcher (it was not used up by the attacker's attempt).
-      const authorizeUrl = await harness.nextBrowserUrl();
-      const authorize = new URL(authorizeUrl);
-      const state = authorize.searchParams.get('state')!;
-      const redirectUri = new URL(authorize.searchParams.get('redirect_uri')!);
-      expect(redirectUri.origin).toBe(new URL(opened).origin);
-
-      // Worst case: the attacker has the whole authorization URL anyway, completes that very request at
-      // the real IdP as itself ("mallory") and gets a code bound to our PKCE challenge and nonce.
-      const mallory = new URL(await signInWithDevForm(authorizeUrl, 'mallory'));
-      expect(mallory.searchParams.get('state')).toBe(state);
-      expect(mallory.searchParams.get('code')).toBeTruthy();
-      const callbackBase = `${redirectUri.origin}${redirectUri.pathname}`;
-      const forged = [
-        mallory.toString(), // its code, our state: the takeover
-        `${callbackBase}?error=access_denied&state=${state}&iss=${encodeURIComponent(idp.issuer)}`, // "the user said no"
-        `${callbackBase}?code=${mallory.searchParams.get('code')}&state=${state}&iss=${encodeURIComponent('https://evil.example')}`, // bad iss
-        `${callbackBase}?code=forged&state=${'x'.repeat(43)}`, // unknown state
-        `${redirectUri.origin}/callback-elsewhere?code=forged&state=${state}`, // wrong path
-        opened, // the launcher again
-      ];
-      const delivered = await asOther<{ results: Array<{ status: number | string; location: string | null; body: string }> }>(DELIVER, { urls: forged });
-      delivered.results.forEach((r, i) => {
-        expect(r.status, forged[i]).toBe(403);
-        expect(r.location, forged[i]).toBeNull();
-        expect(r.body).toMatch(/belongs to another user/);
-      });
-      tally.forged += forged.length - 1;
-      tally.launcherReplays += 1;
-      tally.refused += seen.replays.length + delivered.results.length;
-
-      // Nothing changed: the same sign-in is pending, nobody's code was redeemed, the session (after
-      // round 1) is still the victim's.
-      const pendingAfter = await profileStatus(harness);
-      expect(pendingAfter['loginStartedAt']).toBe(pendingBefore['loginStartedAt']);
-      expect(pendingAfter['subject']).toBe(pendingBefore['subject']);
-      expect(idp.counts.authorizationCode).toBe(exchangesBefore);
-      if (previousToken !== undefined) expect((await runCli(['token'], { env: harness.env })).stdout.trim()).toBe(previousToken);
-
-      // The victim signs in in its own browser: the redirect reaches the listener from the victim's uid.
-      const { redirectUrl } = await user.signIn(authorizeUrl, { login: 'alice' });
-      expect(redirectUrl.startsWith(callbackBase)).toBe(true);
-      const done = await login;
-      expect(done.code, done.stderr).toBe(0);
-      expect(done.stdout).toMatch(/Signed in to main as alice/);
-      expect(idp.counts.authorizationCode - exchangesBefore).toBe(1);
-      const token = (await runCli(['token'], { env: harness.env })).stdout.trim();
-      expect(await idp.introspect(token)).toMatchObject({ active: true, sub: 'alice' });
-      const after = await profileStatus(harness);
-      expect(after).toMatchObject({ state: 'active', subject: 'alice' });
-      expect(after).not.toHaveProperty('previousSubject'); // never signed in as anyone else
-      previousToken = token;
-      tally.victimSignIns += 1;
-      await user.clearSession();
-    }
-
-    expect(tally.victimSignIns).toBe(ROUNDS);
-    figures.push(
-      `other uid, ${ROUNDS} rounds: ${tally.commandLines} command lines read in /proc (xdg-open, browser) — each with the launcher only, 0 with state/nonce/code_challenge; ` +
-        `${tally.launcherReplays} launcher replays + ${tally.forged} forged callbacks (its own IdP code with our state, error=access_denied, bad iss, unknown state, wrong path) → ${tally.refused} × 403; ` +
-        `0 sign-ins changed or ended, 0 codes redeemed for the attacker; ${tally.victimSignIns} of ${ROUNDS} victim sign-ins completed as the victim`,
-    );
-  }, 60_000 + ROUNDS * 30_000);
+      expect(tally.victimSignIns).toBe(ROUNDS);
+      figures.push(
+        `other uid, ${ROUNDS} rounds: ${tally.commandLines} command lines read in /proc (xdg-open, browser) — each with the launcher only, 0 with state/nonce/code_challenge; ` +
+          `${tally.launcherReplays} launcher replays + ${tally.forged} forged callbacks (its own IdP code with our state, error=access_denied, bad iss, unknown state, wrong path) → ${tally.refused} × 403; ` +
+          `0 sign-ins changed or ended, 0 codes redeemed for the attacker; ${tally.victimSignIns} of ${ROUNDS} victim sign-ins completed as the victim`,
+      );
+    },
+    60_000 + ROUNDS * 30_000,
+  );
 });
 
 describe('the one-time launcher (same user)', () => {
@@ -278,7 +290,9 @@ describe('the one-time launcher (same user)', () => {
       expect(done.code).toBe(1);
       expect(done.stderr).toMatch(/LOGIN_FAILED/);
       expect(done.stderr).toMatch(/sign-in link was opened twice/);
-      await expect.poll(() => events.find((e) => e.event === 'loginFailed')?.data).toMatchObject({ profile: 'main', code: 'LOGIN_FAILED', message: expect.stringMatching(/opened twice/) });
+      await expect
+        .poll(() => events.find((e) => e.event === 'loginFailed')?.data)
+        .toMatchObject({ profile: 'main', code: 'LOGIN_FAILED', message: expect.stringMatching(/opened twice/) });
       expect(await profileStatus(harness)).toMatchObject({ state: 'logged-out' });
       expect(await profileStatus(harness)).not.toHaveProperty('loginStartedAt');
       // The listener is gone with the sign-in.
@@ -320,7 +334,9 @@ describe('an account switch is never silent', () => {
     const second = await signIn('bob');
     expect(second.code).toBe(0);
     expect(second.stderr).toMatch(/different account than the previous session of main \(was alice, now bob\)/);
-    await expect.poll(() => events.find((e) => e.event === 'accountChanged')?.data).toMatchObject({ profile: 'main', previousSubject: 'alice', subject: 'bob', at: expect.any(Number) });
+    await expect
+      .poll(() => events.find((e) => e.event === 'accountChanged')?.data)
+      .toMatchObject({ profile: 'main', previousSubject: 'alice', subject: 'bob', at: expect.any(Number) });
     const status = await profileStatus(harness);
     expect(status).toMatchObject({ subject: 'bob', previousSubject: 'alice', accountChangedAt: expect.any(Number) });
     const text = await runCli(['status'], { env: harness.env });
@@ -336,9 +352,9 @@ describe('an account switch is never silent', () => {
     await restarted.subscribe((event) => afterRestart.push(event));
     expect((await signIn('bob')).code).toBe(0);
     expect((await signIn('carol')).code).toBe(0);
-    await expect.poll(() => afterRestart.filter((e) => e.event === 'accountChanged').map((e) => e.data)).toEqual([
-      expect.objectContaining({ previousSubject: 'bob', subject: 'carol' }),
-    ]);
+    await expect
+      .poll(() => afterRestart.filter((e) => e.event === 'accountChanged').map((e) => e.data))
+      .toEqual([expect.objectContaining({ previousSubject: 'bob', subject: 'carol' })]);
     expect(await profileStatus(harness)).toMatchObject({ subject: 'carol', previousSubject: 'bob' });
     await restarted.close();
   }, 120_000);
@@ -387,7 +403,13 @@ describe('a fixed-port loopback redirect (http://127.0.0.1:<port>/callback)', ()
   }, 60_000);
 
   it('localhost, [::1] and loopback URIs with a query are refused: CONFIG_INVALID naming the field', async () => {
-    for (const redirectUri of ['http://localhost:18080/callback', 'http://[::1]:18080/callback', 'http://127.0.0.1:18080/callback?x=1', 'http://127.0.0.1:0/callback', 'http://127.0.0.1:18080/a/../callback']) {
+    for (const redirectUri of [
+      'http://localhost:18080/callback',
+      'http://[::1]:18080/callback',
+      'http://127.0.0.1:18080/callback?x=1',
+      'http://127.0.0.1:0/callback',
+      'http://127.0.0.1:18080/a/../callback',
+    ]) {
       const dir = tempDir('tb-config-');
       try {
         const started = await startDaemon({ dir, config: { profiles: { main: idpProfile(idp, { redirectUri }) } } }).then(

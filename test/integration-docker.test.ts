@@ -63,7 +63,10 @@ describe('docker-credential-tokenbroker', () => {
 
   it('store and erase: accepted and ignored (the daemon keeps the tokens); missing fields named as the protocol does', async () => {
     expect(await helper('store', '{"ServerURL":"registry.example.com","Username":"ada","Secret":"pw"}')).toMatchObject({ code: 0, stdout: '' });
-    expect(await helper('store', '{"ServerURL":"registry.example.com","Username":"","Secret":"pw"}')).toMatchObject({ code: 1, stdout: 'no credentials username\n' });
+    expect(await helper('store', '{"ServerURL":"registry.example.com","Username":"","Secret":"pw"}')).toMatchObject({
+      code: 1,
+      stdout: 'no credentials username\n',
+    });
     expect(await helper('store', '{"Username":"ada","Secret":"pw"}')).toMatchObject({ code: 1, stdout: 'no credentials server URL\n' });
     expect(await helper('erase', 'registry.example.com')).toMatchObject({ code: 0, stdout: '' });
     expect((await s.app.getToken()).accessToken).toBeTruthy(); // still signed in

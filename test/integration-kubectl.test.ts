@@ -29,7 +29,8 @@ afterAll(async () => {
 });
 
 /** exec.apiVersion v1 exists from kubectl 1.22 (v1beta1 from 1.11). */
-const apiVersions = () => (kubectlMinor >= 22 ? ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'] : ['client.authentication.k8s.io/v1beta1']);
+const apiVersions = () =>
+  kubectlMinor >= 22 ? ['client.authentication.k8s.io/v1', 'client.authentication.k8s.io/v1beta1'] : ['client.authentication.k8s.io/v1beta1'];
 
 function kubeconfig(apiVersion: string): string {
   const file = path.join(dir, `kubeconfig-${apiVersion.split('/')[1]}`);
@@ -151,7 +152,10 @@ describe('outside kubectl', () => {
       timeoutMs: 30_000,
     });
     expect(r.code).toBe(0);
-    const printed = r.stdout.trim().split('\n').map((line) => (JSON.parse(line) as { status: { token: string } }).status.token);
+    const printed = r.stdout
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { status: { token: string } }).status.token);
     expect(printed).toEqual([current.accessToken, current.accessToken, current.accessToken]);
     expect(s.idp.counts.refreshToken).toBe(grants);
   });

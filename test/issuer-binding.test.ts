@@ -34,7 +34,11 @@ afterAll(async () => {
 });
 
 /** A daemon whose profile "main" points at `idp`, on the given keychain service (shared across restarts). */
-async function daemonAt(idp: TestIdp, keychainService: string | undefined, profile: Record<string, unknown> = {}): Promise<{ harness: BrokerHarness; app: BrokerClient }> {
+async function daemonAt(
+  idp: TestIdp,
+  keychainService: string | undefined,
+  profile: Record<string, unknown> = {},
+): Promise<{ harness: BrokerHarness; app: BrokerClient }> {
   for (const harness of harnesses.splice(0)) await harness.stop();
   const harness = await startBroker({ profiles: { main: idpProfile(idp, profile) } }, keychainService === undefined ? {} : { keychainService });
   harnesses.push(harness);
@@ -55,12 +59,12 @@ async function code(promise: Promise<unknown>): Promise<string> {
 
 /** Nothing carrying `refreshToken` reached B, and B saw no refresh and no revocation at all. */
 function expectNothingSentTo(idp: TestIdp, refreshToken: string): void {
-  expect(idp.issuedSecrets.has(refreshToken), 'A\'s refresh token was sent to B').toBe(false);
+  expect(idp.issuedSecrets.has(refreshToken), "A's refresh token was sent to B").toBe(false);
   expect([idp.counts.refreshToken, idp.counts.revocation]).toEqual([0, 0]);
 }
 
 describe('a profile pointed at another issuer', () => {
-  it('needs a new sign-in (issuer_changed) and never sends A\'s refresh token to B', { timeout: 120_000 }, async () => {
+  it("needs a new sign-in (issuer_changed) and never sends A's refresh token to B", { timeout: 120_000 }, async () => {
     // Signed in at A: the entry records A's issuer and the client id.
     const atA = await daemonAt(idpA, undefined);
     const service = atA.harness.keychainService;

@@ -42,7 +42,9 @@ describe('concurrent keychain probes', () => {
         ),
       );
       const failed = outcomes.filter((o) => !o.ok);
-      console.log(`[probe] round ${round}: ${PROFILES} concurrent logouts of signed-out profiles, ${failed.length} failed${failed.length ? ` (${[...new Set(failed.map((f) => ('code' in f ? f.code : '')))].join(', ')})` : ''}`);
+      console.log(
+        `[probe] round ${round}: ${PROFILES} concurrent logouts of signed-out profiles, ${failed.length} failed${failed.length ? ` (${[...new Set(failed.map((f) => ('code' in f ? f.code : '')))].join(', ')})` : ''}`,
+      );
       expect(failed).toEqual([]);
       for (const outcome of outcomes) expect(outcome).toMatchObject({ ok: true, result: { keychainCleared: false, revoked: false } });
     }

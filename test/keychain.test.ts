@@ -158,8 +158,18 @@ describe('KeychainStore on the Secret Service', () => {
 
   it.each([
     ['half-written JSON', `{"v":1,"accessToken":"${ACCESS}","refre`, undefined, /not JSON/],
-    ['a wrong field type', JSON.stringify({ v: 1, accessToken: ACCESS, refreshToken: REFRESH, expiresAt: 'soon', scopes: [], tokenType: 'Bearer', savedAt: 1 }), 'expiresAt', /expiresAt/],
-    ['a missing access token', JSON.stringify({ v: 1, refreshToken: REFRESH, expiresAt: 1, scopes: [], tokenType: 'Bearer', savedAt: 1 }), 'accessToken', /accessToken/],
+    [
+      'a wrong field type',
+      JSON.stringify({ v: 1, accessToken: ACCESS, refreshToken: REFRESH, expiresAt: 'soon', scopes: [], tokenType: 'Bearer', savedAt: 1 }),
+      'expiresAt',
+      /expiresAt/,
+    ],
+    [
+      'a missing access token',
+      JSON.stringify({ v: 1, refreshToken: REFRESH, expiresAt: 1, scopes: [], tokenType: 'Bearer', savedAt: 1 }),
+      'accessToken',
+      /accessToken/,
+    ],
     ['a newer entry version', JSON.stringify({ v: 2, accessToken: ACCESS }), 'v', /newer tokenbroker/],
     ['not an object', JSON.stringify([ACCESS]), undefined, /not a JSON object/],
   ])('reports a corrupt entry (%s) and loads it as absent', async (_what, raw, field, reason) => {
@@ -291,7 +301,6 @@ function envWithout(...names: string[]): NodeJS.ProcessEnv {
   return env;
 }
 
-
 describe('KEYCHAIN_UNAVAILABLE without a usable Secret Service', () => {
   it('says so when the session bus cannot be reached, and loads keytar only when first used', async () => {
     const result = await runChild({ ...envWithout('DISPLAY', 'WAYLAND_DISPLAY'), DBUS_SESSION_BUS_ADDRESS: 'unix:path=/nonexistent' });
@@ -316,31 +325,31 @@ describe('KEYCHAIN_UNAVAILABLE without a usable Secret Service', () => {
 
   it.skipIf(
     process.platform !== 'linux' ||
-      requireOrSkip(onPath('dbus-run-session') && onPath('gnome-keyring-daemon') && onPath('dbus-send'), 'keychain: needs dbus-run-session, dbus-send and gnome-keyring-daemon (apt-get install dbus-x11 gnome-keyring)'),
-  )(
-    'says the keyring is locked when it was unlocked with the wrong password',
-    async () => {
-      const dataHome = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenbroker-keyring-locked-'));
-      try {
-        const session = (password: string) => [
-          'dbus-run-session',
-          '--',
-          'sh',
-          '-c',
-          // --unlock returns before the daemon owns its bus name: wait for that (≤ 10 s), not a fixed time.
-          `printf ${password} | XDG_RUNTIME_DIR="$XDG_DATA_HOME" gnome-keyring-daemon --unlock --components=secrets >/dev/null; ${WAIT_FOR_SECRET_SERVICE} exec "$@"`,
-          'sh',
-        ];
-        const env = { ...envWithout('DISPLAY', 'WAYLAND_DISPLAY', 'DBUS_SESSION_BUS_ADDRESS'), XDG_DATA_HOME: dataHome };
-        // First session creates the login keyring with password "right"; the second unlocks it with "wrong".
-        expect(await runChild(env, session('right'))).toMatchObject({ ok: true });
-        const result = await runChild(env, session('wrong'));
-        expect(result).toMatchObject({ ok: false, code: 'KEYCHAIN_UNAVAILABLE' });
-        expect(result.message).toMatch(/locked/);
-        expect(result.message).not.toContain(ACCESS);
-      } finally {
-        fs.rmSync(dataHome, { recursive: true, force: true });
-      }
-    },
-  );
+      requireOrSkip(
+        onPath('dbus-run-session') && onPath('gnome-keyring-daemon') && onPath('dbus-send'),
+        'keychain: needs dbus-run-session, dbus-send and gnome-keyring-daemon (apt-get install dbus-x11 gnome-keyring)',
+      ),
+  )('says the keyring is locked when it was unlocked with the wrong password', async () => {
+    const dataHome = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenbroker-keyring-locked-'));
+    try {
+      const session = (password: string) => [
+        'dbus-run-session',
+        '--',
+        'sh',
+        '-c',
+        // --unlock returns before the daemon owns its bus name: wait for that (≤ 10 s), not a fixed time.
+        `printf ${password} | XDG_RUNTIME_DIR="$XDG_DATA_HOME" gnome-keyring-daemon --unlock --components=secrets >/dev/null; ${WAIT_FOR_SECRET_SERVICE} exec "$@"`,
+        'sh',
+      ];
+      const env = { ...envWithout('DISPLAY', 'WAYLAND_DISPLAY', 'DBUS_SESSION_BUS_ADDRESS'), XDG_DATA_HOME: dataHome };
+      // First session creates the login keyring with password "right"; the second unlocks it with "wrong".
+      expect(await runChild(env, session('right'))).toMatchObject({ ok: true });
+      const result = await runChild(env, session('wrong'));
+      expect(result).toMatchObject({ ok: false, code: 'KEYCHAIN_UNAVAILABLE' });
+      expect(result.message).toMatch(/locked/);
+      expect(result.message).not.toContain(ACCESS);
+    } finally {
+      fs.rmSync(dataHome, { recursive: true, force: true });
+    }
+  });
 });

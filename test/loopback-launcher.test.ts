@@ -79,9 +79,16 @@ describe('peer-uid: /proc/net/tcp and tcp6 lines', () => {
       const ours = { address: '127.0.0.1', port: 8080 };
       const files = [tcp, tcp6];
       expect(await peerUid({ local: ours, remote: { address: '127.0.0.1', port: 51000 } }, { platform: 'linux', files })).toBe(1001);
-      expect(await peerUid({ local: { address: '::ffff:127.0.0.1', port: 8080 }, remote: { address: '::ffff:127.0.0.1', port: 51002 } }, { platform: 'linux', files })).toBe(1002);
+      expect(
+        await peerUid(
+          { local: { address: '::ffff:127.0.0.1', port: 8080 }, remote: { address: '::ffff:127.0.0.1', port: 51002 } },
+          { platform: 'linux', files },
+        ),
+      ).toBe(1002);
       expect(await peerUid({ local: ours, remote: { address: '127.0.0.1', port: 51009 } }, { platform: 'linux', files })).toBe('unknown');
-      expect(await peerUid({ local: ours, remote: { address: '127.0.0.1', port: 51000 } }, { platform: 'linux', files: [path.join(dir, 'missing')] })).toBe('unknown');
+      expect(await peerUid({ local: ours, remote: { address: '127.0.0.1', port: 51000 } }, { platform: 'linux', files: [path.join(dir, 'missing')] })).toBe(
+        'unknown',
+      );
       expect(await peerUid({ local: ours, remote: { address: '127.0.0.1', port: 51000 } }, { platform: 'darwin', files })).toBe('unsupported');
       expect(await peerUid({ local: ours, remote: { address: '127.0.0.1', port: 51000 } }, { platform: 'win32', files })).toBe('unsupported');
     } finally {

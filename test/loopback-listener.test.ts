@@ -190,7 +190,9 @@ describe('startLoopbackListener', () => {
   });
 
   it('refuses bad options', async () => {
-    await expect(startLoopbackListener({ path: 'callback', timeoutMs: 1, onCallback: async () => ({ ok: true, message: '' }) })).rejects.toThrow(/options.path/);
+    await expect(startLoopbackListener({ path: 'callback', timeoutMs: 1, onCallback: async () => ({ ok: true, message: '' }) })).rejects.toThrow(
+      /options.path/,
+    );
     await expect(startLoopbackListener({ timeoutMs: 0, onCallback: async () => ({ ok: true, message: '' }) })).rejects.toThrow(/options.timeoutMs/);
   });
 });

@@ -63,9 +63,7 @@ describe('parseAuthorizationResponse', () => {
     expect(() => parseAuthorizationResponse(cb(`code=abc&state=other&iss=${issuer}`), expected)).toThrow(
       expect.objectContaining({ code: 'LOGIN_FAILED', field: 'state' }),
     );
-    expect(() => parseAuthorizationResponse(cb(`code=a&code=b&state=${state}&iss=${issuer}`), expected)).toThrow(
-      expect.objectContaining({ field: 'code' }),
-    );
+    expect(() => parseAuthorizationResponse(cb(`code=a&code=b&state=${state}&iss=${issuer}`), expected)).toThrow(expect.objectContaining({ field: 'code' }));
   });
 
   it('rejects a response without state, or with an empty one (RFC 6749 §10.12)', () => {
@@ -117,15 +115,21 @@ describe('parseAuthorizationResponse: what each refusal says', () => {
     expect(thrown(() => parseAuthorizationResponse(cb(`code=abc&state=${state}&iss=https%3A%2F%2Fevil.example.com`), expected)).message).toBe(
       `the authorization response came from issuer "https://evil.example.com", expected ${issuer} (RFC 9207)`,
     );
-    expect(thrown(() => parseAuthorizationResponse(cb(`code=abc&state=${state}`), expected)).message).toMatch(/has no "iss" although the provider promises one/);
+    expect(thrown(() => parseAuthorizationResponse(cb(`code=abc&state=${state}`), expected)).message).toMatch(
+      /has no "iss" although the provider promises one/,
+    );
     expect(thrown(() => parseAuthorizationResponse(withIss(`state=${state}`), expected)).message).toBe('the authorization response has no "code"');
-    expect(thrown(() => parseAuthorizationResponse(withIss(`code=a&code=b&state=${state}`), expected)).message).toBe('the authorization response repeats "code"');
+    expect(thrown(() => parseAuthorizationResponse(withIss(`code=a&code=b&state=${state}`), expected)).message).toBe(
+      'the authorization response repeats "code"',
+    );
     expect(thrown(() => parseAuthorizationResponse('not a url', expected)).message).toBe('url: not an absolute URL');
     expect(thrown(() => parseAuthorizationResponse(42 as unknown as string, expected)).message).toBe('url: expected the redirect URL as a string');
   });
 
   it('refuses an empty code', () => {
-    expect(() => parseAuthorizationResponse(withIss(`code=&state=${state}`), expected)).toThrow(expect.objectContaining({ code: 'LOGIN_FAILED', field: 'code' }));
+    expect(() => parseAuthorizationResponse(withIss(`code=&state=${state}`), expected)).toThrow(
+      expect.objectContaining({ code: 'LOGIN_FAILED', field: 'code' }),
+    );
   });
 
   it('accepts a redirect URL of 16 384 characters and refuses a longer one', () => {

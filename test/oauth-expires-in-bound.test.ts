@@ -49,7 +49,9 @@ describe('a refresh answered with expires_in 1e13', () => {
   beforeAll(async () => {
     server = http.createServer((req, res) => {
       req.resume();
-      req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...valid, expires_in: 1e13, refresh_token: 'RT-new' })));
+      req.on('end', () =>
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...valid, expires_in: 1e13, refresh_token: 'RT-new' })),
+      );
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -11,9 +11,7 @@ const app = 'myapp-acme.us.wristband.dev';
 
 describe('Wristband preset', () => {
   it('puts a tenant name before the vanity domain with "-" (no app custom domain)', () => {
-    expect(wristbandTenantHost({ applicationVanityDomain: app, tenantName: 'globex', isApplicationCustomDomainActive: false })).toBe(
-      `globex-${app}`,
-    );
+    expect(wristbandTenantHost({ applicationVanityDomain: app, tenantName: 'globex', isApplicationCustomDomainActive: false })).toBe(`globex-${app}`);
   });
 
   it('puts a tenant name before the app custom domain with "." when it is active', () => {
@@ -23,9 +21,7 @@ describe('Wristband preset', () => {
   });
 
   it('uses a tenant domain or tenant custom domain as is', () => {
-    expect(wristbandTenantHost({ applicationVanityDomain: app, tenantDomain: `globex-${app}`, isApplicationCustomDomainActive: false })).toBe(
-      `globex-${app}`,
-    );
+    expect(wristbandTenantHost({ applicationVanityDomain: app, tenantDomain: `globex-${app}`, isApplicationCustomDomainActive: false })).toBe(`globex-${app}`);
     expect(wristbandTenantHost({ applicationVanityDomain: app, tenantCustomDomain: 'login.globex.com', isApplicationCustomDomainActive: true })).toBe(
       'login.globex.com',
     );
@@ -59,7 +55,12 @@ describe('Wristband preset', () => {
     expect(m.issuer).toBe('http://127.0.0.1:4444');
     expect(m.authorizationEndpoint).toBe('http://localhost:4444/api/v1/oauth2/authorize');
     expect(m.tokenEndpoint).toBe('http://127.0.0.1:4444/api/v1/oauth2/token');
-    expect(wristbandMetadata({ applicationVanityDomain: '127.0.0.1:4444', tenantDomain: 'localhost:4444', isApplicationCustomDomainActive: false }, { loopbackScheme: 'https' }).issuer).toBe('https://127.0.0.1:4444');
+    expect(
+      wristbandMetadata(
+        { applicationVanityDomain: '127.0.0.1:4444', tenantDomain: 'localhost:4444', isApplicationCustomDomainActive: false },
+        { loopbackScheme: 'https' },
+      ).issuer,
+    ).toBe('https://127.0.0.1:4444');
   });
 
   it('rejects a host with a scheme or path', () => {

@@ -263,13 +263,25 @@ describe('against oidc-provider (no rotation)', () => {
     expect(await rejection(validateIdToken(new Secret(wrongIssuer), options))).toMatchObject({ field: 'id_token.iss' });
     const unsigned = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: idp.issuer, aud: CLIENT_ID, sub: 'alice' })).toString('base64url')}.`;
     expect(await rejection(validateIdToken(new Secret(unsigned), options))).toMatchObject({ code: 'LOGIN_FAILED' });
-    const hmac = await new SignJWT({ aud: CLIENT_ID }).setProtectedHeader({ alg: 'HS256' }).setIssuer(idp.issuer).setIssuedAt().setExpirationTime('5m').setSubject('alice').sign(new TextEncoder().encode('x'.repeat(32)));
+    const hmac = await new SignJWT({ aud: CLIENT_ID })
+      .setProtectedHeader({ alg: 'HS256' })
+      .setIssuer(idp.issuer)
+      .setIssuedAt()
+      .setExpirationTime('5m')
+      .setSubject('alice')
+      .sign(new TextEncoder().encode('x'.repeat(32)));
     expect(await rejection(validateIdToken(new Secret(hmac), options))).toMatchObject({ code: 'LOGIN_FAILED', field: 'id_token.alg' });
   });
 
   it('refreshes: a new access token, the same refresh token, a refreshed ID token for the same subject (OIDC Core §12.2)', async () => {
     const { tokens } = await logIn(metadata);
-    const refreshed = await refreshAccessToken({ http: httpClient, metadata, clientId: CLIENT_ID, refreshToken: tokens.refreshToken!, grantedScopes: tokens.scopes });
+    const refreshed = await refreshAccessToken({
+      http: httpClient,
+      metadata,
+      clientId: CLIENT_ID,
+      refreshToken: tokens.refreshToken!,
+      grantedScopes: tokens.scopes,
+    });
     expect(refreshed.accessToken.reveal()).not.toBe(tokens.accessToken.reveal());
     // oidc-provider without rotation sends the same refresh token back (other providers may omit it).
     expect(refreshed.refreshToken?.reveal()).toBe(tokens.refreshToken!.reveal());
@@ -315,7 +327,9 @@ describe('against oidc-provider (no rotation)', () => {
     const error = await rejection(refreshAccessToken({ http: httpClient, metadata, clientId: CLIENT_ID, refreshToken: tokens.refreshToken! }));
     expect(error).toMatchObject({ kind: 'permanent', oauthError: 'invalid_grant', code: 'LOGIN_REQUIRED' });
     // Revoking again is still a success (RFC 7009 §2.2).
-    await expect(revokeToken({ http: httpClient, metadata, clientId: CLIENT_ID, token: tokens.refreshToken!, tokenTypeHint: 'refresh_token' })).resolves.toEqual({
+    await expect(
+      revokeToken({ http: httpClient, metadata, clientId: CLIENT_ID, token: tokens.refreshToken!, tokenTypeHint: 'refresh_token' }),
+    ).resolves.toEqual({
       revoked: true,
     });
   });

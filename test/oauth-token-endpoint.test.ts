@@ -198,7 +198,12 @@ describe('refreshAccessToken (RFC 6749 §6)', () => {
 
   it('classifies a refused connection as transient', async () => {
     const error = await failure(
-      refreshAccessToken({ http: fast, metadata: { ...metadata(), tokenEndpoint: `http://127.0.0.1:${await closedPort()}/token` }, clientId: 'c', refreshToken }),
+      refreshAccessToken({
+        http: fast,
+        metadata: { ...metadata(), tokenEndpoint: `http://127.0.0.1:${await closedPort()}/token` },
+        clientId: 'c',
+        refreshToken,
+      }),
     );
     expect(error).toMatchObject({ code: 'IDP_UNAVAILABLE', kind: 'transient', networkError: 'ECONNREFUSED' });
   });

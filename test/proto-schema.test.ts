@@ -13,7 +13,9 @@ import { validate } from './support/json-schema.js';
 import { rawConnect, type RawClient } from './support/raw-client.js';
 import { startSignedIn, type SignedIn } from './support/signed-in.js';
 
-const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'proto/schema.json'), 'utf8')) as Record<string, unknown> & { $defs: Record<string, Record<string, unknown>> };
+const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'proto/schema.json'), 'utf8')) as Record<string, unknown> & {
+  $defs: Record<string, Record<string, unknown>>;
+};
 const def = (name: string) => ({ $ref: `#/$defs/${name}` });
 const check = (name: string, value: unknown) => validate(schema, def(name), value);
 
@@ -21,10 +23,24 @@ describe('proto/schema.json against proto/', () => {
   it('names the same methods, events, profile states and error codes', () => {
     const methods = (schema.$defs['MethodName']!['enum'] as string[]).slice().sort();
     expect(methods).toEqual([...METHOD_NAMES].sort());
-    expect(Object.keys(schema.$defs).filter((k) => k.startsWith('params.')).map((k) => k.slice(7)).sort()).toEqual(methods);
-    expect(Object.keys(schema.$defs).filter((k) => k.startsWith('result.')).map((k) => k.slice(7)).sort()).toEqual(methods);
+    expect(
+      Object.keys(schema.$defs)
+        .filter((k) => k.startsWith('params.'))
+        .map((k) => k.slice(7))
+        .sort(),
+    ).toEqual(methods);
+    expect(
+      Object.keys(schema.$defs)
+        .filter((k) => k.startsWith('result.'))
+        .map((k) => k.slice(7))
+        .sort(),
+    ).toEqual(methods);
     expect(schema.$defs['EventName']!['enum']).toEqual([...EVENT_NAMES]);
-    expect(Object.keys(schema.$defs).filter((k) => k.startsWith('event.')).map((k) => k.slice(6))).toEqual([...EVENT_NAMES]);
+    expect(
+      Object.keys(schema.$defs)
+        .filter((k) => k.startsWith('event.'))
+        .map((k) => k.slice(6)),
+    ).toEqual([...EVENT_NAMES]);
     expect(schema.$defs['ProfileState']!['enum']).toEqual([...PROFILE_STATES]);
     expect(schema.$defs['ErrorCode']!['enum']).toEqual([...ERROR_CODES]);
   });
@@ -86,7 +102,10 @@ describe('conformance: the real daemon’s answers match the schema', () => {
     const token = (await s.app.getToken()).accessToken;
     const refreshed = await call(id++, 'token.get', { rejected: token });
     expect(check('result.token.get', refreshed.result)).toEqual([]);
-    for (const [method, params] of [['unsubscribe', {}], ['login.cancel', { profile: 'main' }]] as const) {
+    for (const [method, params] of [
+      ['unsubscribe', {}],
+      ['login.cancel', { profile: 'main' }],
+    ] as const) {
       const response = await call(id++, method, params);
       expect(check(`result.${method}`, response.result), method).toEqual([]);
     }

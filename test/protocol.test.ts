@@ -1,14 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  BrokerError,
-  FrameDecoder,
-  FramingError,
-  MAX_MESSAGE_BYTES,
-  defaultSocketPath,
-  encodeFrame,
-  parseRequest,
-  salvageRequestId,
-} from '../proto/index.js';
+import { BrokerError, FrameDecoder, FramingError, MAX_MESSAGE_BYTES, defaultSocketPath, encodeFrame, parseRequest, salvageRequestId } from '../proto/index.js';
 
 function badRequestField(fn: () => unknown): string | undefined {
   try {
@@ -38,12 +29,8 @@ describe('request validation', () => {
     expect(badRequestField(() => parseRequest({ id: 1, method: 'nope' }))).toBe('method');
     expect(badRequestField(() => parseRequest({ id: 1 }))).toBe('method');
     expect(badRequestField(() => parseRequest({ id: 1, method: 'hello', params: {} }))).toBe('params.protocolVersion');
-    expect(badRequestField(() => parseRequest({ id: 1, method: 'hello', params: { protocolVersion: '1' } }))).toBe(
-      'params.protocolVersion',
-    );
-    expect(badRequestField(() => parseRequest({ id: 1, method: 'subscribe', params: { events: ['nope'] } }))).toBe(
-      'params.events[0]',
-    );
+    expect(badRequestField(() => parseRequest({ id: 1, method: 'hello', params: { protocolVersion: '1' } }))).toBe('params.protocolVersion');
+    expect(badRequestField(() => parseRequest({ id: 1, method: 'subscribe', params: { events: ['nope'] } }))).toBe('params.events[0]');
     expect(badRequestField(() => parseRequest({ id: 1, method: 'status', params: [] }))).toBe('params');
     expect(badRequestField(() => parseRequest([]))).toBe('request');
   });

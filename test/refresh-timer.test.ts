@@ -7,16 +7,7 @@ import type { BrokerClient } from '../client/index.js';
 import { launchBrowserUser, type BrowserUser } from './support/browser-user.js';
 import type { BrokerHarness } from './support/broker.js';
 import { startTestIdp, type TestIdp } from './support/idp.js';
-import {
-  client,
-  profileStatus,
-  recordEvents,
-  signIn,
-  startRefreshBroker,
-  storedEntry,
-  tokenEndpointRequests,
-  waitForEvent,
-} from './support/refresh-e2e.js';
+import { client, profileStatus, recordEvents, signIn, startRefreshBroker, storedEntry, tokenEndpointRequests, waitForEvent } from './support/refresh-e2e.js';
 
 const TTL_SECONDS = 6;
 

@@ -79,7 +79,11 @@ describe('transient failures', () => {
     const served = await app.getToken();
     expect(served.accessToken).toBe(old.accessToken);
     expect(await idp.introspect(served.accessToken)).toMatchObject({ active: true });
-    expect(await profileStatus(app)).toMatchObject({ state: 'active', consecutiveFailures: expect.any(Number), lastRefresh: { ok: false, code: 'IDP_UNAVAILABLE' } });
+    expect(await profileStatus(app)).toMatchObject({
+      state: 'active',
+      consecutiveFailures: expect.any(Number),
+      lastRefresh: { ok: false, code: 'IDP_UNAVAILABLE' },
+    });
 
     // Past expiry: IDP_UNAVAILABLE with when the next attempt is due; never the expired token.
     await waitFor(() => Date.now() > old.expiresAt + 200, 10_000);
@@ -153,7 +157,12 @@ describe('transient failures', () => {
     const events = await recordEvents(app);
     const start = Date.now();
     // 3 s is more than maxDelayMs (2 s here): got does not wait in-request; the session schedules it.
-    faults.setFault(TOKEN_ENDPOINT, { kind: 'status', status: 429, body: '{"error":"slow_down"}', headers: { 'retry-after': '3', 'content-type': 'application/json' } });
+    faults.setFault(TOKEN_ENDPOINT, {
+      kind: 'status',
+      status: 429,
+      body: '{"error":"slow_down"}',
+      headers: { 'retry-after': '3', 'content-type': 'application/json' },
+    });
     await waitForEvent(events, 'refreshFailed', 3, 20_000);
     const failedEvents = events.filter((e) => e.event === 'refreshFailed');
     faults.clearFaults();

@@ -18,7 +18,6 @@ import { onPath, requireOrSkip } from './support/prerequisites.js';
 const run = promisify(execFile);
 const SCHEME = 'com.example.test';
 
-
 describe('schemeOf', () => {
   it('takes the scheme of a custom-scheme redirect URI, in lower case', () => {
     expect(schemeOf('com.example.broker:/callback')).toBe('com.example.broker');
@@ -106,7 +105,15 @@ describe.skipIf(
   let env: NodeJS.ProcessEnv;
   let desktopFile: string;
   let mimeapps: string;
-  const otherLines = ['[Default Applications]', 'text/html=firefox.desktop', 'x-scheme-handler/https=firefox.desktop', '', '[Added Associations]', 'text/plain=gedit.desktop;', ''];
+  const otherLines = [
+    '[Default Applications]',
+    'text/html=firefox.desktop',
+    'x-scheme-handler/https=firefox.desktop',
+    '',
+    '[Added Associations]',
+    'text/plain=gedit.desktop;',
+    '',
+  ];
 
   beforeEach(() => {
     root = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenbroker-scheme-'));
@@ -186,7 +193,9 @@ describe.skipIf(
     const report = await registerScheme(SCHEME, { cliPath: '/opt/tb/cli.js', nodePath: '/usr/bin/node', env, dryRun: true });
     expect(report.dryRun).toBe(true);
     expect(report.filesWritten).toEqual([{ path: desktopFile, contents: desktopEntry(SCHEME, ['/usr/bin/node', '/opt/tb/cli.js', 'callback']) }]);
-    expect(report.commands).toEqual([{ argv: ['xdg-mime', 'default', 'tokenbroker-com.example.test.desktop', 'x-scheme-handler/com.example.test'], ran: false }]);
+    expect(report.commands).toEqual([
+      { argv: ['xdg-mime', 'default', 'tokenbroker-com.example.test.desktop', 'x-scheme-handler/com.example.test'], ran: false },
+    ]);
     expect(fs.existsSync(desktopFile)).toBe(false);
     expect(fs.readFileSync(mimeapps, 'utf8')).toBe(otherLines.join('\n'));
   });
@@ -244,19 +253,22 @@ describe('macOS handler (generated, not run here)', () => {
     expect(plist).toMatch(/<key>CFBundleURLSchemes<\/key>\s*<array>\s*<string>com\.example\.test<\/string>\s*<\/array>/);
   });
 
-  it.skipIf(requireOrSkip(spawnSync('python3', ['-c', 'import plistlib']).status === 0, 'scheme: needs python3 (plistlib) to parse the plist'))('is a well-formed property list', () => {
-    const parsed = spawnSync('python3', ['-c', 'import json,plistlib,sys; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))'], {
-      input: infoPlist(SCHEME),
-      encoding: 'utf8',
-    });
-    expect(parsed.status).toBe(0);
-    expect(JSON.parse(parsed.stdout)).toMatchObject({
-      CFBundleIdentifier: 'com.example.test.tokenbroker-callback',
-      CFBundleExecutable: 'applet',
-      LSUIElement: true,
-      CFBundleURLTypes: [{ CFBundleURLSchemes: ['com.example.test'] }],
-    });
-  });
+  it.skipIf(requireOrSkip(spawnSync('python3', ['-c', 'import plistlib']).status === 0, 'scheme: needs python3 (plistlib) to parse the plist'))(
+    'is a well-formed property list',
+    () => {
+      const parsed = spawnSync('python3', ['-c', 'import json,plistlib,sys; print(json.dumps(plistlib.loads(sys.stdin.buffer.read())))'], {
+        input: infoPlist(SCHEME),
+        encoding: 'utf8',
+      });
+      expect(parsed.status).toBe(0);
+      expect(JSON.parse(parsed.stdout)).toMatchObject({
+        CFBundleIdentifier: 'com.example.test.tokenbroker-callback',
+        CFBundleExecutable: 'applet',
+        LSUIElement: true,
+        CFBundleURLTypes: [{ CFBundleURLSchemes: ['com.example.test'] }],
+      });
+    },
+  );
 
   it.skipIf(process.platform === 'darwin')('register off macOS reports the osacompile, codesign and lsregister steps and changes nothing', async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'tokenbroker-mac-home-'));
@@ -312,7 +324,8 @@ describe('Windows handler (generated, not run here)', () => {
 
   it('refuses a path with a double quote, and reads the handler back from reg query', () => {
     expect(() => windowsCommandLine(['C:\\a"b\\node.exe'])).toThrow(expect.objectContaining({ field: 'command[0]' }));
-    const output = '\r\nHKEY_CURRENT_USER\\Software\\Classes\\com.example.test\\shell\\open\\command\r\n    (Default)    REG_SZ    "C:\\node.exe" "C:\\cli.js" callback "%1"\r\n\r\n';
+    const output =
+      '\r\nHKEY_CURRENT_USER\\Software\\Classes\\com.example.test\\shell\\open\\command\r\n    (Default)    REG_SZ    "C:\\node.exe" "C:\\cli.js" callback "%1"\r\n\r\n';
     expect(parseRegQueryDefault(output)).toBe('"C:\\node.exe" "C:\\cli.js" callback "%1"');
     expect(parseRegQueryDefault('ERROR: The system was unable to find the specified registry key or value.')).toBeUndefined();
   });

@@ -34,7 +34,9 @@ function fakeSystemdRun(exitCode = 0) {
   fs.writeFileSync(
     path.join(bin, 'systemd-run'),
     `#!/bin/sh\nprintf '%s\\n' "$@" >> '${calls}'\nprintf '\\n' >> '${calls}'\n` +
-      (exitCode === 0 ? `while [ "$1" != "--" ]; do shift; done\nshift\n"$@" >/dev/null 2>&1 &\nexit 0\n` : `echo 'Failed to connect to bus: No such file or directory' >&2\nexit ${exitCode}\n`),
+      (exitCode === 0
+        ? `while [ "$1" != "--" ]; do shift; done\nshift\n"$@" >/dev/null 2>&1 &\nexit 0\n`
+        : `echo 'Failed to connect to bus: No such file or directory' >&2\nexit ${exitCode}\n`),
     { mode: 0o755 },
   );
   const env: NodeJS.ProcessEnv = { ...process.env, PATH: `${bin}:${process.env['PATH']}`, BROWSER: FAKE_BROWSER, TOKENBROKER_TEST_BROWSER_LOG: browserLog };
@@ -43,7 +45,11 @@ function fakeSystemdRun(exitCode = 0) {
   /** The argv of each systemd-run call. */
   const recorded = (): string[][] =>
     fs.existsSync(calls)
-      ? fs.readFileSync(calls, 'utf8').split('\n\n').filter((call) => call.trim() !== '').map((call) => call.replace(/\n$/, '').split('\n'))
+      ? fs
+          .readFileSync(calls, 'utf8')
+          .split('\n\n')
+          .filter((call) => call.trim() !== '')
+          .map((call) => call.replace(/\n$/, '').split('\n'))
       : [];
   const browserUrls = () => (fs.existsSync(browserLog) ? fs.readFileSync(browserLog, 'utf8').split('\n').filter(Boolean) : []);
   return { env, bin, recorded, browserLog, browserUrls };
@@ -99,7 +105,7 @@ describe('opening the browser from a systemd user service', () => {
     expect(fake.recorded()).toEqual([]);
   });
 
-  it('is not used by a program that only inherited a service\'s variables (SYSTEMD_EXEC_PID is another process)', async () => {
+  it("is not used by a program that only inherited a service's variables (SYSTEMD_EXEC_PID is another process)", async () => {
     const fake = fakeSystemdRun();
     onTestFinished(withProcessBrowser(fake));
     const { log } = capturedLogger();
@@ -109,7 +115,7 @@ describe('opening the browser from a systemd user service', () => {
     expect(fake.recorded()).toEqual([]);
   });
 
-  it('is used by the unit\'s own process (SYSTEMD_EXEC_PID is this process)', async () => {
+  it("is used by the unit's own process (SYSTEMD_EXEC_PID is this process)", async () => {
     const fake = fakeSystemdRun();
     const { log } = capturedLogger();
     expect(await systemBrowser(log, { ...fake.env, ...USER_UNIT_ENV, SYSTEMD_EXEC_PID: String(process.pid) })(URL_OPENED)).toBe(true);
@@ -162,7 +168,15 @@ describe('the daemon under a user manager', () => {
       const url = await harness.nextBrowserUrl();
       expect(fake.recorded()).toHaveLength(1);
       const argv = fake.recorded()[0]!;
-      expect(argv.slice(0, 7)).toEqual(['--user', '--collect', '--quiet', '--service-type=exec', '--description=tokenbroker: open the browser', '--setenv=BROWSER', '--']);
+      expect(argv.slice(0, 7)).toEqual([
+        '--user',
+        '--collect',
+        '--quiet',
+        '--service-type=exec',
+        '--description=tokenbroker: open the browser',
+        '--setenv=BROWSER',
+        '--',
+      ]);
       // systemd-run is given the one-time launcher (the harness followed it to the authorization URL).
       const launcher = argv.at(-1)!;
       expect(launcher).toMatch(LAUNCHER_URL);

@@ -51,7 +51,7 @@ describe('service install without a user service manager', () => {
     expect(fs.existsSync(box.unit)).toBe(false);
   });
 
-  it('a session bus without a systemd user manager (the test keyring\'s bus): the same code, nothing left', async () => {
+  it("a session bus without a systemd user manager (the test keyring's bus): the same code, nothing left", async () => {
     expect(process.env['DBUS_SESSION_BUS_ADDRESS'], 'run through scripts/with-keyring.mjs').toBeTruthy();
     const box = home();
     const result = await runCli(['service', 'install'], { env: { ...box.env, DBUS_SESSION_BUS_ADDRESS: process.env['DBUS_SESSION_BUS_ADDRESS'] } });

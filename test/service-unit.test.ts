@@ -23,10 +23,38 @@ const NODE = process.execPath;
  * ignores them silently in a user unit; newer systemd turns on PrivateUsers= for them (systemd#25233).
  */
 const NOT_FOR_USER_UNITS = [
-  'ProtectSystem', 'ProtectHome', 'PrivateTmp', 'PrivateDevices', 'PrivateNetwork', 'PrivateIPC', 'PrivateMounts', 'PrivateUsers',
-  'ReadWritePaths', 'ReadOnlyPaths', 'InaccessiblePaths', 'ExecPaths', 'NoExecPaths', 'BindPaths', 'BindReadOnlyPaths', 'TemporaryFileSystem',
-  'ProtectKernelTunables', 'ProtectKernelModules', 'ProtectKernelLogs', 'ProtectControlGroups', 'ProtectClock', 'ProtectHostname', 'ProtectProc',
-  'RootDirectory', 'RootImage', 'MountFlags', 'RemoveIPC', 'PAMName', 'SecureBits', 'User', 'Group', 'DynamicUser',
+  'ProtectSystem',
+  'ProtectHome',
+  'PrivateTmp',
+  'PrivateDevices',
+  'PrivateNetwork',
+  'PrivateIPC',
+  'PrivateMounts',
+  'PrivateUsers',
+  'ReadWritePaths',
+  'ReadOnlyPaths',
+  'InaccessiblePaths',
+  'ExecPaths',
+  'NoExecPaths',
+  'BindPaths',
+  'BindReadOnlyPaths',
+  'TemporaryFileSystem',
+  'ProtectKernelTunables',
+  'ProtectKernelModules',
+  'ProtectKernelLogs',
+  'ProtectControlGroups',
+  'ProtectClock',
+  'ProtectHostname',
+  'ProtectProc',
+  'RootDirectory',
+  'RootImage',
+  'MountFlags',
+  'RemoveIPC',
+  'PAMName',
+  'SecureBits',
+  'User',
+  'Group',
+  'DynamicUser',
 ];
 
 function directives(unit: string): Map<string, string> {
@@ -79,7 +107,9 @@ describe('launchd agent: no core dumps', () => {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'agent.plist'), renderLaunchdPlist(NODE, CLI, '/Users/ada'));
     const parsed = JSON.parse(
-      execFileSync('python3', ['-c', 'import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],"rb"))))', path.join(dir, 'agent.plist')], { encoding: 'utf8' }),
+      execFileSync('python3', ['-c', 'import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],"rb"))))', path.join(dir, 'agent.plist')], {
+        encoding: 'utf8',
+      }),
     ) as Record<string, unknown>;
     expect(parsed['SoftResourceLimits']).toEqual({ Core: 0 });
     expect(parsed['HardResourceLimits']).toEqual({ Core: 0 });
@@ -95,27 +125,52 @@ describe('launchd agent: no core dumps', () => {
  */
 const corePattern = fs.readFileSync('/proc/sys/kernel/core_pattern', 'utf8').trim();
 describe.skipIf(corePattern.startsWith('|') || corePattern.includes('/'))('a crashed daemon and its core file', () => {
-  it('holds the refresh token without the limit, and leaves no core file with the unit\'s LimitCORE', { timeout: 90_000 }, async () => {
+  it("holds the refresh token without the limit, and leaves no core file with the unit's LimitCORE", { timeout: 90_000 }, async () => {
     const limit = directives(renderSystemdUnit(NODE, CLI)).get('LimitCORE');
     expect(limit).toBe('0');
     const keychainService = `tokenbroker-core-${randomBytes(4).toString('hex')}`;
     const refreshToken = `rt-${randomBytes(24).toString('base64url')}`;
     const accessToken = `at-${randomBytes(24).toString('base64url')}`;
     const now = Date.now();
-    await keytar.setPassword(keychainService, 'main', JSON.stringify({ v: 1, accessToken, refreshToken, expiresAt: now + 3_600_000, scopes: ['openid'], tokenType: 'Bearer', savedAt: now, issuer: 'https://login.example.com', clientId: 'c' }));
+    await keytar.setPassword(
+      keychainService,
+      'main',
+      JSON.stringify({
+        v: 1,
+        accessToken,
+        refreshToken,
+        expiresAt: now + 3_600_000,
+        scopes: ['openid'],
+        tokenType: 'Bearer',
+        savedAt: now,
+        issuer: 'https://login.example.com',
+        clientId: 'c',
+      }),
+    );
     try {
       const crash = async (coreLimit: string) => {
         const dir = tempDir('tb-core-');
         const config = path.join(dir, 'config.json');
-        fs.writeFileSync(config, JSON.stringify({ profiles: { main: { issuer: 'https://login.example.com', clientId: 'c', redirectUri: 'com.example.core:/callback' } } }));
+        fs.writeFileSync(
+          config,
+          JSON.stringify({ profiles: { main: { issuer: 'https://login.example.com', clientId: 'c', redirectUri: 'com.example.core:/callback' } } }),
+        );
         const socket = path.join(dir, 'run', 'broker.sock');
         const env = { ...process.env, TOKENBROKER_KEYCHAIN_SERVICE: keychainService, TOKENBROKER_CONFIG: '', XDG_CONFIG_HOME: path.join(dir, 'xdg') };
-        const child = spawn('prlimit', [`--core=${coreLimit}`, process.execPath, CLI, 'daemon', '--socket', socket, '--config', config], { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn('prlimit', [`--core=${coreLimit}`, process.execPath, CLI, 'daemon', '--socket', socket, '--config', config], {
+          cwd: dir,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
         let output = '';
         child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
         child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
         const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_code, signal) => resolve(signal)));
-        await waitFor(() => output.includes('session restored'), 30_000, () => `the session restored; daemon said: ${output}`);
+        await waitFor(
+          () => output.includes('session restored'),
+          30_000,
+          () => `the session restored; daemon said: ${output}`,
+        );
         const token = await runCli(['token', '--profile', 'main'], { env: { ...env, TOKENBROKER_SOCKET: socket } });
         expect(token.stdout.trim()).toBe(accessToken);
         child.kill('SIGSEGV');

@@ -17,7 +17,10 @@ function sandbox() {
     fs.writeFileSync(path.join(bin, tool), `#!/bin/sh\necho "${tool} $*" >> ${calls}\n`, { mode: 0o755 });
   }
   const config = path.join(home, 'config.json');
-  fs.writeFileSync(config, JSON.stringify({ profiles: { main: { issuer: 'https://login.example.com', clientId: 'c', redirectUri: 'com.example.svc:/callback' } } }));
+  fs.writeFileSync(
+    config,
+    JSON.stringify({ profiles: { main: { issuer: 'https://login.example.com', clientId: 'c', redirectUri: 'com.example.svc:/callback' } } }),
+  );
   const env = {
     ...process.env,
     HOME: home,
@@ -61,7 +64,9 @@ describe('launchd agent', () => {
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'agent.plist'), plist);
     const parsed = JSON.parse(
-      execFileSync('python3', ['-c', 'import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],"rb"))))', path.join(dir, 'agent.plist')], { encoding: 'utf8' }),
+      execFileSync('python3', ['-c', 'import json,plistlib,sys; print(json.dumps(plistlib.load(open(sys.argv[1],"rb"))))', path.join(dir, 'agent.plist')], {
+        encoding: 'utf8',
+      }),
     ) as Record<string, unknown>;
     expect(parsed).toMatchObject({
       Label: 'dev.tokenbroker.daemon',

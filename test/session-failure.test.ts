@@ -141,14 +141,20 @@ describe('permanent failures', () => {
       await failPermanently(h);
       await Promise.all(asked);
       await vi.advanceTimersByTimeAsync(0);
-      expect(h.browser.map((u) => new URL(u).pathname)).toEqual([new URL(METADATA.endSessionEndpoint!).pathname, new URL(METADATA.authorizationEndpoint).pathname]);
+      expect(h.browser.map((u) => new URL(u).pathname)).toEqual([
+        new URL(METADATA.endSessionEndpoint!).pathname,
+        new URL(METADATA.authorizationEndpoint).pathname,
+      ]);
     });
 
     it('immediately: logout page and sign-in at the failure', async () => {
       const h = await start({ profile: { onRefreshFailure: 'logout', reloginBrowser: 'immediately' }, tokens: signedInTokens(5 * MINUTE) });
       await failPermanently(h);
       await vi.advanceTimersByTimeAsync(0);
-      expect(h.browser.map((u) => new URL(u).pathname)).toEqual([new URL(METADATA.endSessionEndpoint!).pathname, new URL(METADATA.authorizationEndpoint).pathname]);
+      expect(h.browser.map((u) => new URL(u).pathname)).toEqual([
+        new URL(METADATA.endSessionEndpoint!).pathname,
+        new URL(METADATA.authorizationEndpoint).pathname,
+      ]);
       expect(new URL(h.browser[1]!).searchParams.get('prompt')).toBe('login');
     });
   });

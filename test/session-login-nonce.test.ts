@@ -117,7 +117,7 @@ async function signIn(h: Harness) {
 }
 
 describe('the sign-in nonce (OIDC Core §3.1.3.7 step 11)', () => {
-  it('control: an ID token with the request\'s nonce signs in', async () => {
+  it("control: an ID token with the request's nonce signs in", async () => {
     const h = start({ kind: 'request' });
     const outcome = await signIn(h);
     expect(outcome).toMatchObject({ ok: true, value: { subject: 'alice', email: 'alice@example.test' } });

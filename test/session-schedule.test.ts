@@ -70,7 +70,10 @@ describe('conservativeExpiry: the broker errs towards early', () => {
 describe('nextAttemptAt: capped exponential backoff with jitter', () => {
   it('doubles per consecutive failure, half fixed and half random, up to maxDelayMs', () => {
     const config = refresh({ retry: { limit: 3, baseDelayMs: 1_000, maxDelayMs: 60_000 } });
-    const delays = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => [nextAttemptAt(T, n, config, undefined, lowest) - T, nextAttemptAt(T, n, config, undefined, highest) - T]);
+    const delays = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((n) => [
+      nextAttemptAt(T, n, config, undefined, lowest) - T,
+      nextAttemptAt(T, n, config, undefined, highest) - T,
+    ]);
     expect(delays.map(([low]) => low)).toEqual([500, 1_000, 2_000, 4_000, 8_000, 16_000, 30_000, 30_000, 30_000]);
     expect(delays.map(([, high]) => Math.round(high! / 1000))).toEqual([1, 2, 4, 8, 16, 32, 60, 60, 60]);
     // Never zero, never beyond the cap, never shorter than the previous step's shortest.

@@ -21,7 +21,7 @@ afterEach(() => {
 });
 
 describe('single flight across the timer and token.get', () => {
-  it('an app\'s refresh is in flight when the timer fires → exactly one refresh grant, one new token', async () => {
+  it("an app's refresh is in flight when the timer fires → exactly one refresh grant, one new token", async () => {
     // No lead, no jitter: the timer fires exactly at expiry.
     harness = await startSession({ profile: { refresh: { leadSeconds: 0, jitterSeconds: 0 } }, tokens: signedInTokens(5 * MINUTE) });
     const h = harness;

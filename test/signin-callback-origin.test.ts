@@ -29,7 +29,10 @@ describe('a redirect refused before the code exchange', () => {
   it("the provider's error= from an unverified caller leaves it pending; from the user's own side it ends it", async () => {
     const { h, login, redirect, state } = await pendingSignIn();
     const denied = redirect(`error=access_denied&state=${state}&iss=${encodeURIComponent(ISSUER)}`);
-    await expect(h.session.completeLogin(login, denied, false)).rejects.toMatchObject({ code: 'LOGIN_FAILED', message: expect.stringMatching(/access_denied/) });
+    await expect(h.session.completeLogin(login, denied, false)).rejects.toMatchObject({
+      code: 'LOGIN_FAILED',
+      message: expect.stringMatching(/access_denied/),
+    });
     expect(h.session.pendingLogin).toBe(login);
     await expect(h.session.completeLogin(login, denied, true)).rejects.toMatchObject({ code: 'LOGIN_FAILED' });
     expect(h.session.pendingLogin).toBeUndefined();

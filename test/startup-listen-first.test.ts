@@ -25,7 +25,9 @@ import { Keyring, PrivateBus } from './support/private-keyring.js';
 const COUNT = 1000;
 const names = Array.from({ length: COUNT }, (_, i) => `p${String(i).padStart(4, '0')}`);
 const config = {
-  profiles: Object.fromEntries(names.map((name) => [name, { issuer: 'https://login.example.com', clientId: 'native-client', redirectUri: 'com.example.broker:/callback' }])),
+  profiles: Object.fromEntries(
+    names.map((name) => [name, { issuer: 'https://login.example.com', clientId: 'native-client', redirectUri: 'com.example.broker:/callback' }]),
+  ),
 };
 const onPath = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
 const canFreeze = process.platform === 'linux' && ['dbus-daemon', 'gnome-keyring-daemon', 'gdbus'].every(onPath);
@@ -49,7 +51,21 @@ describe('start-up: listen first, restore in the background', () => {
     const last = names[COUNT - 1]!;
     const accessToken = `at-${randomBytes(16).toString('hex')}`;
     const now = Date.now();
-    await keytar.setPassword(service, last, JSON.stringify({ v: 1, accessToken, refreshToken: 'rt-x', expiresAt: now + 3_600_000, scopes: ['openid'], tokenType: 'Bearer', savedAt: now, issuer: 'https://login.example.com', clientId: 'native-client' }));
+    await keytar.setPassword(
+      service,
+      last,
+      JSON.stringify({
+        v: 1,
+        accessToken,
+        refreshToken: 'rt-x',
+        expiresAt: now + 3_600_000,
+        scopes: ['openid'],
+        tokenType: 'Bearer',
+        savedAt: now,
+        issuer: 'https://login.example.com',
+        clientId: 'native-client',
+      }),
+    );
     cleanups.push(() => keytar.deletePassword(service, last));
 
     const spawned = Date.now();
@@ -67,7 +83,11 @@ describe('start-up: listen first, restore in the background', () => {
     expect(token.accessToken).toBe(accessToken);
     expect(stillRestoring).toBeGreaterThan(COUNT / 2); // it did not wait for the others
 
-    await waitFor(() => daemon.output().includes('"msg":"profiles restored"'), 300_000, () => 'restore did not finish');
+    await waitFor(
+      () => daemon.output().includes('"msg":"profiles restored"'),
+      300_000,
+      () => 'restore did not finish',
+    );
     const restored = daemon.logs().find((l) => l['msg'] === 'profiles restored')!;
     const states = (await first.client.status()).profiles;
     expect(states.filter((p) => p.state === 'logged-out')).toHaveLength(COUNT - 1);
@@ -78,58 +98,67 @@ describe('start-up: listen first, restore in the background', () => {
     );
   }, 360_000);
 
-  it.skipIf(!canFreeze)(`${COUNT} profiles, Secret Service frozen (SIGSTOP): status answers at once; token.get fails after its own waitMs; after SIGCONT the same daemon restores`, async () => {
-    const root = tempDir('tb-freeze-');
-    cleanups.push(async () => fs.rmSync(root, { recursive: true, force: true }));
-    const bus = await PrivateBus.start(root);
-    cleanups.push(() => bus.stop());
-    const files = { data: path.join(root, 'keyring-data'), run: path.join(root, 'keyring-run') };
-    fs.mkdirSync(files.data, { mode: 0o700 });
-    fs.mkdirSync(files.run, { mode: 0o700 });
-    const keyring = await Keyring.start(bus, files);
-    cleanups.push(() => keyring.stop());
-    process.kill(keyring.pid, 'SIGSTOP');
-    cleanups.push(async () => process.kill(keyring.pid, 'SIGCONT'));
+  it.skipIf(!canFreeze)(
+    `${COUNT} profiles, Secret Service frozen (SIGSTOP): status answers at once; token.get fails after its own waitMs; after SIGCONT the same daemon restores`,
+    async () => {
+      const root = tempDir('tb-freeze-');
+      cleanups.push(async () => fs.rmSync(root, { recursive: true, force: true }));
+      const bus = await PrivateBus.start(root);
+      cleanups.push(() => bus.stop());
+      const files = { data: path.join(root, 'keyring-data'), run: path.join(root, 'keyring-run') };
+      fs.mkdirSync(files.data, { mode: 0o700 });
+      fs.mkdirSync(files.run, { mode: 0o700 });
+      const keyring = await Keyring.start(bus, files);
+      cleanups.push(() => keyring.stop());
+      process.kill(keyring.pid, 'SIGSTOP');
+      cleanups.push(async () => process.kill(keyring.pid, 'SIGCONT'));
 
-    const home = path.join(root, 'home');
-    fs.mkdirSync(home, { mode: 0o700 });
-    const spawned = Date.now();
-    const daemon = await startDaemon({ config, env: bus.env({ HOME: home, TOKENBROKER_KEYCHAIN_SERVICE: 'tokenbroker-freeze' }), logLevel: 'info', waitForRestore: false });
-    cleanups.push(() => daemon.stop('SIGKILL'));
-    const listened = Date.now();
-    const first = await firstStatus(daemon, spawned);
-    cleanups.push(() => first.client.close());
-    expect(first.restoring).toBe(COUNT);
-    expect(first.requestMs).toBeLessThan(1_000);
+      const home = path.join(root, 'home');
+      fs.mkdirSync(home, { mode: 0o700 });
+      const spawned = Date.now();
+      const daemon = await startDaemon({
+        config,
+        env: bus.env({ HOME: home, TOKENBROKER_KEYCHAIN_SERVICE: 'tokenbroker-freeze' }),
+        logLevel: 'info',
+        waitForRestore: false,
+      });
+      cleanups.push(() => daemon.stop('SIGKILL'));
+      const listened = Date.now();
+      const first = await firstStatus(daemon, spawned);
+      cleanups.push(() => first.client.close());
+      expect(first.restoring).toBe(COUNT);
+      expect(first.requestMs).toBeLessThan(1_000);
 
-    const asked = Date.now();
-    const error = await first.client.request('token.get', { profile: names[500]!, waitMs: 2_000 }).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    const waited = Date.now() - asked;
-    expect(error).toBeInstanceOf(BrokerError);
-    expect((error as BrokerError).code).toBe('KEYCHAIN_UNAVAILABLE');
-    expect(waited).toBeGreaterThanOrEqual(1_900);
-    expect(waited).toBeLessThan(10_000);
-    expect((await first.client.status()).profiles.filter((p) => p.state === 'restoring')).toHaveLength(COUNT);
-
-    // Thawed: the same daemon finishes reading that profile and answers (nobody is signed in).
-    process.kill(keyring.pid, 'SIGCONT');
-    const deadline = Date.now() + 60_000;
-    let code = 'KEYCHAIN_UNAVAILABLE';
-    while (code === 'KEYCHAIN_UNAVAILABLE' && Date.now() < deadline) {
-      code = await first.client.request('token.get', { profile: names[500]!, waitMs: 20_000 }).then(
-        () => 'ok',
-        (e: unknown) => (e instanceof BrokerError ? e.code : String(e)),
+      const asked = Date.now();
+      const error = await first.client.request('token.get', { profile: names[500]!, waitMs: 2_000 }).then(
+        () => undefined,
+        (e: unknown) => e,
       );
-    }
-    expect(code).toBe('LOGIN_REQUIRED');
-    expect((await first.client.status({ profile: names[500]! })).profiles[0]).toMatchObject({ state: 'logged-out' });
-    expect((await first.client.status()).pid).toBe(daemon.child.pid);
-    console.log(
-      `[startup] ${COUNT} profiles, Secret Service frozen: spawn → listening ${listened - spawned} ms, spawn → first status answer ${first.ms} ms (the request itself ${first.requestMs.toFixed(1)} ms, ${first.restoring} restoring); ` +
-        `token.get { waitMs: 2000 } → KEYCHAIN_UNAVAILABLE after ${waited} ms; after SIGCONT the profile read logged out in the same daemon`,
-    );
-  }, 180_000);
+      const waited = Date.now() - asked;
+      expect(error).toBeInstanceOf(BrokerError);
+      expect((error as BrokerError).code).toBe('KEYCHAIN_UNAVAILABLE');
+      expect(waited).toBeGreaterThanOrEqual(1_900);
+      expect(waited).toBeLessThan(10_000);
+      expect((await first.client.status()).profiles.filter((p) => p.state === 'restoring')).toHaveLength(COUNT);
+
+      // Thawed: the same daemon finishes reading that profile and answers (nobody is signed in).
+      process.kill(keyring.pid, 'SIGCONT');
+      const deadline = Date.now() + 60_000;
+      let code = 'KEYCHAIN_UNAVAILABLE';
+      while (code === 'KEYCHAIN_UNAVAILABLE' && Date.now() < deadline) {
+        code = await first.client.request('token.get', { profile: names[500]!, waitMs: 20_000 }).then(
+          () => 'ok',
+          (e: unknown) => (e instanceof BrokerError ? e.code : String(e)),
+        );
+      }
+      expect(code).toBe('LOGIN_REQUIRED');
+      expect((await first.client.status({ profile: names[500]! })).profiles[0]).toMatchObject({ state: 'logged-out' });
+      expect((await first.client.status()).pid).toBe(daemon.child.pid);
+      console.log(
+        `[startup] ${COUNT} profiles, Secret Service frozen: spawn → listening ${listened - spawned} ms, spawn → first status answer ${first.ms} ms (the request itself ${first.requestMs.toFixed(1)} ms, ${first.restoring} restoring); ` +
+          `token.get { waitMs: 2000 } → KEYCHAIN_UNAVAILABLE after ${waited} ms; after SIGCONT the profile read logged out in the same daemon`,
+      );
+    },
+    180_000,
+  );
 });

@@ -53,7 +53,9 @@ describe(`status with ${COUNT} profiles`, () => {
     expect(result.profiles.length).toBeLessThan(COUNT);
     expect(result.nextOffset).toBe(result.profiles.length);
     expect(result.profiles.map((p) => p.name)).toEqual(names.slice(0, result.profiles.length));
-    console.log(`[status] ${COUNT} profiles: first page ${result.profiles.length} profiles, ${bytes} bytes (frame limit ${MAX_MESSAGE_BYTES}, page budget ${STATUS_PAGE_BYTES} of profile JSON)`);
+    console.log(
+      `[status] ${COUNT} profiles: first page ${result.profiles.length} profiles, ${bytes} bytes (frame limit ${MAX_MESSAGE_BYTES}, page budget ${STATUS_PAGE_BYTES} of profile JSON)`,
+    );
   });
 
   it('pages: every page fits the frame, they cover every profile once, in config order; limit and offset are honoured', async () => {

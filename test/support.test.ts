@@ -30,12 +30,7 @@ interface TokenResponse {
 }
 
 /** An authorization request built by hand: RFC 6749 §4.1.1 + RFC 7636 §4.3 (S256) + OIDC nonce. */
-function authorizationRequest(
-  authorizationEndpoint: string,
-  clientId: string,
-  redirectUri: string,
-  extra: Record<string, string> = {},
-) {
+function authorizationRequest(authorizationEndpoint: string, clientId: string, redirectUri: string, extra: Record<string, string> = {}) {
   const verifier = randomBytes(32).toString('base64url');
   const state = randomBytes(16).toString('base64url');
   const url = new URL(authorizationEndpoint);
@@ -96,7 +91,11 @@ async function startLoopback() {
   return {
     port,
     received,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }
 

@@ -69,7 +69,8 @@ export function loadCredentialsConfig(file: string): CredentialsConfig {
   try {
     return parseCredentials(isObject(json) ? json['credentials'] : undefined);
   } catch (error) {
-    if (error instanceof BrokerError) throw new BrokerError('CONFIG_INVALID', `${file}: ${error.message}`, error.field === undefined ? {} : { field: error.field });
+    if (error instanceof BrokerError)
+      throw new BrokerError('CONFIG_INVALID', `${file}: ${error.message}`, error.field === undefined ? {} : { field: error.field });
     throw error;
   }
 }
@@ -87,7 +88,10 @@ export function parseCredentials(value: unknown): CredentialsConfig {
         host: text(entry['host'], `${at}.host`, HOST, 'a host or host:port').toLowerCase(),
         protocol: entry['protocol'] === undefined ? 'https' : text(entry['protocol'], `${at}.protocol`, /^https?$/, '"https" or "http"'),
         profile: entry['profile'] === undefined ? undefined : text(entry['profile'], `${at}.profile`, PROFILE, 'a profile name'),
-        username: entry['username'] === undefined ? DEFAULT_USERNAME : text(entry['username'], `${at}.username`, /^[^\s:]{1,256}$/, 'a user name without spaces or ":"'),
+        username:
+          entry['username'] === undefined
+            ? DEFAULT_USERNAME
+            : text(entry['username'], `${at}.username`, /^[^\s:]{1,256}$/, 'a user name without spaces or ":"'),
       };
     }),
     docker: list(value['docker'], `${field}.docker`).map((entry, i) => {
@@ -96,7 +100,10 @@ export function parseCredentials(value: unknown): CredentialsConfig {
       return {
         registry: text(entry['registry'], `${at}.registry`, HOST, 'a registry host or host:port').toLowerCase(),
         profile: entry['profile'] === undefined ? undefined : text(entry['profile'], `${at}.profile`, PROFILE, 'a profile name'),
-        username: entry['username'] === undefined ? DEFAULT_USERNAME : text(entry['username'], `${at}.username`, /^[^\s:]{1,256}$/, 'a user name without spaces or ":"'),
+        username:
+          entry['username'] === undefined
+            ? DEFAULT_USERNAME
+            : text(entry['username'], `${at}.username`, /^[^\s:]{1,256}$/, 'a user name without spaces or ":"'),
       };
     }),
   };

@@ -106,7 +106,9 @@ async function main(action: string | undefined): Promise<string | undefined> {
     case '--help':
       return HELP;
     default:
-      throw new ProtocolError(action === undefined ? 'Usage: docker-credential-tokenbroker <store|get|erase|list|version>' : `Unknown credential action \`${action}\``);
+      throw new ProtocolError(
+        action === undefined ? 'Usage: docker-credential-tokenbroker <store|get|erase|list|version>' : `Unknown credential action \`${action}\``,
+      );
   }
 }
 

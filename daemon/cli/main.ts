@@ -20,7 +20,7 @@ const COMMANDS: Record<string, { readonly summary: string; load(): Promise<Comma
   token: { summary: 'print a valid access token (for scripts, kubectl, curl)', load: () => import('./commands/token.js') },
   exec: { summary: 'run a command with a token in its environment', load: () => import('./commands/exec.js') },
   'git-credential': { summary: 'git credential helper (gitcredentials(7))', load: () => import('./commands/git-credential.js') },
-  'setup-git': { summary: 'make tokenbroker git\'s credential helper for a URL', load: () => import('./commands/setup-git.js') },
+  'setup-git': { summary: "make tokenbroker git's credential helper for a URL", load: () => import('./commands/setup-git.js') },
   logout: { summary: 'sign out: keychain, revocation, provider logout page', load: () => import('./commands/logout.js') },
   callback: { summary: 'hand a redirect URL to the daemon (run by the OS)', load: () => import('./commands/callback.js') },
   scheme: { summary: 'register the custom URL scheme handler with the OS', load: () => import('./commands/scheme.js') },

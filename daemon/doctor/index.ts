@@ -60,7 +60,16 @@ async function runGuarded(check: PendingCheck, timeoutMs: number): Promise<Check
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<CheckResult>((resolve) => {
     timer = setTimeout(
-      () => resolve(result(check.id, check.title, 'fail', `the check did not finish within ${Math.round(timeoutMs / 1000)} s`, 'run "tokenbroker doctor" again; if it persists, this part of the system hangs (see the detail of the other checks)')),
+      () =>
+        resolve(
+          result(
+            check.id,
+            check.title,
+            'fail',
+            `the check did not finish within ${Math.round(timeoutMs / 1000)} s`,
+            'run "tokenbroker doctor" again; if it persists, this part of the system hangs (see the detail of the other checks)',
+          ),
+        ),
       timeoutMs,
     );
     timer.unref();

@@ -41,7 +41,13 @@ export async function checkProvider(profile: ProfileConfig, context: DoctorConte
       return result(id, title, 'fail', `discovery ${discoveryUrl} failed: ${what}`, unreachableFix(discoveryUrl, field, error.status));
     }
     if (profile.provider === 'wristband') {
-      return result(id, title, 'fail', `${error.message} [${error.code}]`, `correct the wristband settings of profile ${profile.name} (see the README, section "Configuration")`);
+      return result(
+        id,
+        title,
+        'fail',
+        `${error.message} [${error.code}]`,
+        `correct the wristband settings of profile ${profile.name} (see the README, section "Configuration")`,
+      );
     }
     return result(
       id,
@@ -78,7 +84,13 @@ export async function checkProvider(profile: ProfileConfig, context: DoctorConte
   const skewText = describeSkew(skew);
   const magnitude = Math.abs(skew);
   if (magnitude > SKEW_FAIL_SECONDS) {
-    return result(id, title, 'fail', `${reached}, but ${skewText} (more than ${SKEW_FAIL_SECONDS} s): sign-ins will fail and token expiry checks will be wrong`, CLOCK_FIX);
+    return result(
+      id,
+      title,
+      'fail',
+      `${reached}, but ${skewText} (more than ${SKEW_FAIL_SECONDS} s): sign-ins will fail and token expiry checks will be wrong`,
+      CLOCK_FIX,
+    );
   }
   if (magnitude > SKEW_WARN_SECONDS) {
     return result(id, title, 'warn', `${reached}, but ${skewText} (more than ${SKEW_WARN_SECONDS} s): tokens may be refreshed late or early`, CLOCK_FIX);

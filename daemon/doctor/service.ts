@@ -15,7 +15,13 @@ export async function checkService(context: DoctorContext): Promise<CheckResult>
     return result('service', TITLE, 'skip', `no supported service manager here${details}; run "tokenbroker daemon" yourself`);
   }
   if (!status.installed) {
-    return result('service', TITLE, 'warn', `not installed as a ${status.manager} service${details}`, 'tokenbroker service install (or keep running "tokenbroker daemon" yourself)');
+    return result(
+      'service',
+      TITLE,
+      'warn',
+      `not installed as a ${status.manager} service${details}`,
+      'tokenbroker service install (or keep running "tokenbroker daemon" yourself)',
+    );
   }
   if (!status.running) {
     const restart =

@@ -19,7 +19,13 @@ export function checkSocketDirectory(socketPath: string, platform: NodeJS.Platfo
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
       return result('socket-dir', TITLE, 'ok', `${dir} does not exist yet; the daemon creates it (mode 0700) when it starts`);
     }
-    return result('socket-dir', TITLE, 'fail', `cannot inspect ${dir}: ${(error as Error).message}`, `make ${path.dirname(dir)} accessible to you, or set TOKENBROKER_SOCKET to a path under a directory of your own`);
+    return result(
+      'socket-dir',
+      TITLE,
+      'fail',
+      `cannot inspect ${dir}: ${(error as Error).message}`,
+      `make ${path.dirname(dir)} accessible to you, or set TOKENBROKER_SOCKET to a path under a directory of your own`,
+    );
   }
   try {
     checkSocketDir(dir);

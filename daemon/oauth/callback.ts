@@ -51,7 +51,10 @@ function single(params: URLSearchParams, name: string): string | undefined {
 
 /** Safe-to-show text from the provider: control characters removed, bounded. */
 function printable(value: string): string {
-  return value.replace(/[\x00-\x1F\x7F]/g, ' ').trim().slice(0, 300);
+  return value
+    .replace(/[\x00-\x1F\x7F]/g, ' ')
+    .trim()
+    .slice(0, 300);
 }
 
 /**
@@ -80,9 +83,13 @@ export function parseAuthorizationResponse(url: string, expected: ExpectedAuthor
   // RFC 9207 §2.4: when present, iss must equal the issuer; when the provider advertises it, it must be present.
   const iss = single(params, 'iss');
   if (iss !== undefined && iss !== expected.issuer) {
-    throw new BrokerError('LOGIN_FAILED', `the authorization response came from issuer ${JSON.stringify(printable(iss))}, expected ${expected.issuer} (RFC 9207)`, {
-      field: 'iss',
-    });
+    throw new BrokerError(
+      'LOGIN_FAILED',
+      `the authorization response came from issuer ${JSON.stringify(printable(iss))}, expected ${expected.issuer} (RFC 9207)`,
+      {
+        field: 'iss',
+      },
+    );
   }
   if (iss === undefined && expected.issRequired) {
     throw new BrokerError('LOGIN_FAILED', 'the authorization response has no "iss" although the provider promises one (RFC 9207 §2.4)', {

@@ -11,9 +11,7 @@ import { packageVersion } from '../version.js';
 import type { ProviderMetadata } from './metadata.js';
 
 /** Asymmetric algorithms only: `none` and HS* (keyed with the client secret a public client lacks) are refused. */
-export const ID_TOKEN_ALGORITHMS: readonly string[] = [
-  'RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519',
-];
+export const ID_TOKEN_ALGORITHMS: readonly string[] = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'];
 
 export interface ValidateIdTokenOptions {
   readonly metadata: ProviderMetadata;
@@ -80,15 +78,18 @@ function allowedAlgorithms(metadata: ProviderMetadata): string[] {
 function translate(error: unknown): BrokerError {
   if (error instanceof BrokerError) return error;
   if (error instanceof errors.JWTExpired) return failed(error.claim, `"${error.claim}" is too old (expired)`);
-  if (error instanceof errors.JWTClaimValidationFailed) return failed(error.claim, `"${error.claim}" ${error.reason === 'missing' ? 'is missing' : 'does not match'}`);
+  if (error instanceof errors.JWTClaimValidationFailed)
+    return failed(error.claim, `"${error.claim}" ${error.reason === 'missing' ? 'is missing' : 'does not match'}`);
   if (error instanceof errors.JWSSignatureVerificationFailed) return failed('signature', 'the signature does not verify');
   if (error instanceof errors.JOSEAlgNotAllowed) return failed('alg', 'the signing algorithm is not allowed');
-  if (error instanceof errors.JWKSNoMatchingKey) return failed('kid', 'no key in the provider\'s key set matches');
+  if (error instanceof errors.JWKSNoMatchingKey) return failed('kid', "no key in the provider's key set matches");
   if (error instanceof errors.JWSInvalid || error instanceof errors.JWTInvalid) return failed('format', 'not a well-formed signed JWT');
-  if (error instanceof errors.JWKSTimeout) return new BrokerError('IDP_UNAVAILABLE', 'the provider\'s key set (jwks_uri) timed out');
+  if (error instanceof errors.JWKSTimeout) return new BrokerError('IDP_UNAVAILABLE', "the provider's key set (jwks_uri) timed out");
   if (error instanceof errors.JOSEError) {
     // jose's messages are fixed text ("Expected 200 OK from the JSON Web Key Set HTTP response"), never token content.
-    return new BrokerError('IDP_ERROR', `the provider's key set (jwks_uri) could not be used: ${error.message.slice(0, 200)} (${error.code})`, { field: 'jwks_uri' });
+    return new BrokerError('IDP_ERROR', `the provider's key set (jwks_uri) could not be used: ${error.message.slice(0, 200)} (${error.code})`, {
+      field: 'jwks_uri',
+    });
   }
   // fetch() itself failed: the network, not the token.
   return new BrokerError('IDP_UNAVAILABLE', `the provider's key set (jwks_uri) could not be fetched: ${(error as Error)?.message ?? String(error)}`);

@@ -40,11 +40,9 @@ export function validateScheme(scheme: string, field = 'scheme'): string {
     throw new BrokerError('BAD_REQUEST', `${field}: "${scheme}" is not a private-use scheme; use a reverse domain name such as com.example.broker`, { field });
   }
   if (!lower.includes('.')) {
-    throw new BrokerError(
-      'BAD_REQUEST',
-      `${field}: "${scheme}" should be a reverse domain name you control, such as com.example.broker (RFC 8252 §7.1)`,
-      { field },
-    );
+    throw new BrokerError('BAD_REQUEST', `${field}: "${scheme}" should be a reverse domain name you control, such as com.example.broker (RFC 8252 §7.1)`, {
+      field,
+    });
   }
   return lower;
 }

@@ -116,7 +116,11 @@ export function removeMimeAssociation(text: string, mimeType: string, desktopId:
       out.push(line);
       continue;
     }
-    const apps = line.slice(eq + 1).split(';').map((app) => app.trim()).filter((app) => app !== '');
+    const apps = line
+      .slice(eq + 1)
+      .split(';')
+      .map((app) => app.trim())
+      .filter((app) => app !== '');
     const kept = apps.filter((app) => app !== desktopId);
     if (kept.length === apps.length) {
       out.push(line);

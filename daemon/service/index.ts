@@ -114,7 +114,10 @@ export function renderLaunchdPlist(nodePath: string, cliPath: string, home: stri
 
 /** Windows: a task that runs the daemon at logon (not automated yet; printed for the user). */
 export function windowsTaskCommands(nodePath: string, cliPath: string): string[][] {
-  return [['schtasks', '/Create', '/F', '/SC', 'ONLOGON', '/RL', 'LIMITED', '/TN', 'tokenbroker', '/TR', `"${nodePath}" "${cliPath}" daemon`], ['schtasks', '/Run', '/TN', 'tokenbroker']];
+  return [
+    ['schtasks', '/Create', '/F', '/SC', 'ONLOGON', '/RL', 'LIMITED', '/TN', 'tokenbroker', '/TR', `"${nodePath}" "${cliPath}" daemon`],
+    ['schtasks', '/Run', '/TN', 'tokenbroker'],
+  ];
 }
 
 // ---- install / uninstall -------------------------------------------------------------------------
@@ -187,7 +190,8 @@ export async function installService(options: ServiceOptions = {}): Promise<Serv
 
 const SYSTEMD_UNREACHABLE =
   'No systemd user manager answers. Log in to a desktop or systemd-logind session (over SSH: "loginctl enable-linger $USER", then log in again), or run "tokenbroker daemon" from your session instead. Nothing was installed.';
-const LAUNCHD_UNREACHABLE = 'launchd has no GUI domain for this user: log in to the desktop, or run "tokenbroker daemon" from your session instead. Nothing was installed.';
+const LAUNCHD_UNREACHABLE =
+  'launchd has no GUI domain for this user: log in to the desktop, or run "tokenbroker daemon" from your session instead. Nothing was installed.';
 
 /** Before anything is written: the service manager must answer (no user bus, no systemctl … fail here). */
 async function requireServiceManager(r: Resolved, probe: readonly string[], hint: string): Promise<void> {
@@ -273,13 +277,27 @@ export async function serviceStatus(options: ServiceOptions = {}): Promise<Servi
   if (r.manager === 'systemd') {
     const active = await execCommand(['systemctl', '--user', 'is-active', SYSTEMD_UNIT], r.env, 5_000);
     const state = active.missing ? 'systemctl not found' : active.stdout.trim() || active.stderr.trim();
-    return { supported: !active.missing, installed, running: active.exitCode === 0 && state === 'active', manager: 'systemd', unitPath: r.unitPath, details: `${SYSTEMD_UNIT}: ${installed ? 'installed' : 'not installed'}, ${state}` };
+    return {
+      supported: !active.missing,
+      installed,
+      running: active.exitCode === 0 && state === 'active',
+      manager: 'systemd',
+      unitPath: r.unitPath,
+      details: `${SYSTEMD_UNIT}: ${installed ? 'installed' : 'not installed'}, ${state}`,
+    };
   }
   if (r.manager === 'launchd') {
     const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
     const print = await execCommand(['launchctl', 'print', `gui/${uid}/${LAUNCHD_LABEL}`], r.env, 5_000);
     const running = print.exitCode === 0 && /state = running/.test(print.stdout);
-    return { supported: !print.missing, installed, running, manager: 'launchd', unitPath: r.unitPath, details: `${LAUNCHD_LABEL}: ${installed ? 'installed' : 'not installed'}, ${running ? 'running' : 'not running'}` };
+    return {
+      supported: !print.missing,
+      installed,
+      running,
+      manager: 'launchd',
+      unitPath: r.unitPath,
+      details: `${LAUNCHD_LABEL}: ${installed ? 'installed' : 'not installed'}, ${running ? 'running' : 'not running'}`,
+    };
   }
   return { supported: false, installed: false, running: false, manager: 'none', details: 'Windows: service management is not automated yet (see the README)' };
 }

@@ -69,7 +69,8 @@ export class LoginSlot {
       extraParams: { ...this.deps.sessionParams(), ...options.extraParams },
       onLoopbackCallback: this.deps.onLoopbackCallback,
       ...(this.deps.startListener === undefined ? {} : { startListener: this.deps.startListener }),
-      onTimeout: (timedOut) => this.end(timedOut, new BrokerError('LOGIN_TIMEOUT', `${profile.name}: the sign-in was not completed within ${profile.loginTimeoutSeconds} s`)),
+      onTimeout: (timedOut) =>
+        this.end(timedOut, new BrokerError('LOGIN_TIMEOUT', `${profile.name}: the sign-in was not completed within ${profile.loginTimeoutSeconds} s`)),
       onLaunchReplay: (replayed) => {
         if (this.current !== replayed) {
           // Its redirect already arrived (the exchange is under way or done): nothing left to stop.

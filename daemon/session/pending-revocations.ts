@@ -103,7 +103,10 @@ export class PendingRevocations {
     if (result.revoked || result.reason !== 'transient') {
       if (!result.revoked) log.warn({ profile: record.profile, reason: result.reason, status: result.status }, 'revocation refused for good; not retried');
       await this.remove(record.id).catch((error: unknown) => {
-        log.warn({ profile: record.profile, err: { message: (error as Error).message } }, 'could not remove a done revocation from the keychain; it is retried (harmlessly) later');
+        log.warn(
+          { profile: record.profile, err: { message: (error as Error).message } },
+          'could not remove a done revocation from the keychain; it is retried (harmlessly) later',
+        );
       });
     } else {
       log.warn({ profile: record.profile, status: result.status }, 'revocation failed for now; will retry');

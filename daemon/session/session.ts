@@ -25,7 +25,16 @@ import { LoginSlot, type LoginStart, type LoginStartOptions } from './login-slot
 import { RefreshTimer } from './refresh-timer.js';
 import { minValidMs, nextAttemptAt, plannedRefreshAt } from './schedule.js';
 import { AuthorizationResponseError } from '../oauth/index.js';
-import { authorizationCodeGrant, checkLoginRedirect, classifyRefreshFailure, ClockSkewError, describeClockSkew, refreshGrant, UnverifiedRefresh, type TokenRequestDeps } from './token-requests.js';
+import {
+  authorizationCodeGrant,
+  checkLoginRedirect,
+  classifyRefreshFailure,
+  ClockSkewError,
+  describeClockSkew,
+  refreshGrant,
+  UnverifiedRefresh,
+  type TokenRequestDeps,
+} from './token-requests.js';
 import type { SessionDeps, TokenRequest } from './types.js';
 import { raceDeadline, sleepUntil } from './wait.js';
 
@@ -70,7 +79,8 @@ export class Session {
       ...(deps.startListener === undefined ? {} : { startListener: deps.startListener }),
       now: this.now,
       // After a permanent failure under policy "logout", the next sign-in must ask for credentials.
-      sessionParams: (): Record<string, string> => (this.stateValue === 'login-required' && deps.profile.onRefreshFailure === 'logout' ? { prompt: 'login' } : {}),
+      sessionParams: (): Record<string, string> =>
+        this.stateValue === 'login-required' && deps.profile.onRefreshFailure === 'logout' ? { prompt: 'login' } : {},
       onStarted: () => {
         if (!this.tokens) this.setState('logging-in');
       },
@@ -325,7 +335,11 @@ export class Session {
     try {
       const metadata = await this.deps.metadata();
       let kept: boolean | undefined;
-      const { tokens: next, rotated, clockSkewMs } = await refreshGrant(
+      const {
+        tokens: next,
+        rotated,
+        clockSkewMs,
+      } = await refreshGrant(
         this.tokenRequestDeps(),
         metadata,
         { ...tokens, refreshToken: tokens.refreshToken },
@@ -408,7 +422,10 @@ export class Session {
         );
         this.reason = 'keychain_write_failed';
       } else {
-        this.deps.log.warn({ profile: this.name, err: { message: (error as Error).message } }, 'could not save refreshed tokens (the stored refresh token still works)');
+        this.deps.log.warn(
+          { profile: this.name, err: { message: (error as Error).message } },
+          'could not save refreshed tokens (the stored refresh token still works)',
+        );
       }
       return false;
     }
@@ -425,7 +442,10 @@ export class Session {
       this.setState('active');
       this.arm();
       const level = failure.code === 'INTERNAL' ? 'error' : 'warn';
-      log[level]({ profile: this.name, failures: this.failures, retryAt: new Date(this.retryAt).toISOString(), err: { message } }, 'refresh failed; will retry');
+      log[level](
+        { profile: this.name, failures: this.failures, retryAt: new Date(this.retryAt).toISOString(), err: { message } },
+        'refresh failed; will retry',
+      );
       this.deps.publish({ event: 'refreshFailed', data: { profile: this.name, code: failure.code, retryAt: this.retryAt } });
       return this.unavailable();
     }
@@ -516,7 +536,8 @@ export class Session {
       if (error instanceof AuthorizationResponseError && fromUser && this.logins.pending === login) this.logins.end(login, error);
       throw error;
     }
-    if (this.logins.pending !== login) throw new BrokerError('LOGIN_FAILED', 'unknown or already used state: this sign-in timed out, was cancelled, or the redirect was replayed');
+    if (this.logins.pending !== login)
+      throw new BrokerError('LOGIN_FAILED', 'unknown or already used state: this sign-in timed out, was cancelled, or the redirect was replayed');
     this.logins.take(login);
     try {
       const outcome = await this.queue.add(() => this.exchange(login, code));
@@ -561,23 +582,21 @@ export class Session {
 
   /** The provider's logout flow, in the guide's order; see logout.ts. */
   async logout(openBrowser: boolean): Promise<LogoutOutcome> {
-    return this.queue.add(
-      async () => {
-        this.logins.cancel(new BrokerError('LOGIN_CANCELLED', `${this.name}: signed out`));
-        const stored = this.tokens ?? (await this.deps.store.load(this.name));
-        // Tokens of another issuer or client are not revoked at this one's endpoint (binding.ts).
-        const tokens = stored && bindingProblem(stored, this.deps.profile) === undefined ? stored : undefined;
-        const outcome = await logout({ ...this.logoutDeps(), tokens, showLogoutPage: openBrowser, revoke: true });
-        this.clearTokens();
-        this.reason = undefined;
-        this.policy.reset();
-        this.failures = 0;
-        this.retryAt = 0;
-        this.setState('logged-out');
-        this.deps.publish({ event: 'loggedOut', data: { profile: this.name } });
-        return outcome;
-      },
-    );
+    return this.queue.add(async () => {
+      this.logins.cancel(new BrokerError('LOGIN_CANCELLED', `${this.name}: signed out`));
+      const stored = this.tokens ?? (await this.deps.store.load(this.name));
+      // Tokens of another issuer or client are not revoked at this one's endpoint (binding.ts).
+      const tokens = stored && bindingProblem(stored, this.deps.profile) === undefined ? stored : undefined;
+      const outcome = await logout({ ...this.logoutDeps(), tokens, showLogoutPage: openBrowser, revoke: true });
+      this.clearTokens();
+      this.reason = undefined;
+      this.policy.reset();
+      this.failures = 0;
+      this.retryAt = 0;
+      this.setState('logged-out');
+      this.deps.publish({ event: 'loggedOut', data: { profile: this.name } });
+      return outcome;
+    });
   }
 
   private tokenRequestDeps(): TokenRequestDeps {

@@ -165,7 +165,10 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
     now,
   }).catch((error: unknown) => {
     if (error instanceof BrokerError && error.code === 'LOGIN_REQUIRED') {
-      throw new BrokerError('LOGIN_FAILED', `${profile.name}: the provider rejected the authorization code (${(error as ProviderEndpointError).oauthError ?? 'invalid_grant'})`);
+      throw new BrokerError(
+        'LOGIN_FAILED',
+        `${profile.name}: the provider rejected the authorization code (${(error as ProviderEndpointError).oauthError ?? 'invalid_grant'})`,
+      );
     }
     throw error;
   });
@@ -173,7 +176,13 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
   if (set.expiresInClamped !== undefined) warnClamped(deps, set.expiresInClamped);
   if (!set.idToken) throw new BrokerError('LOGIN_FAILED', `${profile.name}: the provider returned no ID token (is "openid" in scopes?)`);
   // OIDC Core §3.1.3.7: signature, iss, aud, exp, and the nonce of this very request.
-  const claims = await validateIdToken(set.idToken, { metadata, clientId: profile.clientId, nonce: login.request.nonce, accessToken: set.accessToken, now }).catch((error: unknown) => {
+  const claims = await validateIdToken(set.idToken, {
+    metadata,
+    clientId: profile.clientId,
+    nonce: login.request.nonce,
+    accessToken: set.accessToken,
+    now,
+  }).catch((error: unknown) => {
     // A sign-in is not accepted on the provider's clock (the ID token is its only proof), but the message says why.
     const skew = clockSkewMs(set.providerDate, sentAt, receivedAt);
     if (isTimeClaimFailure(error) && skew !== undefined) throw new ClockSkewError(error, skew);

@@ -266,11 +266,13 @@ export class KeychainStore implements TokenStore {
   async list(): Promise<string[]> {
     const credentials = await this.#call(`list the keychain entries of service "${this.service}"`, (k) => k.findCredentials(this.service));
     // Only the account names leave this function; the passwords are dropped here.
-    return credentials
-      .map((c) => c.account)
-      // Accounts that are not profiles (probes, pending revocations) start with a dot; profiles cannot.
-      .filter((account) => !account.startsWith('.'))
-      .sort();
+    return (
+      credentials
+        .map((c) => c.account)
+        // Accounts that are not profiles (probes, pending revocations) start with a dot; profiles cannot.
+        .filter((account) => !account.startsWith('.'))
+        .sort()
+    );
   }
 
   async probe(): Promise<void> {
@@ -291,7 +293,8 @@ export class KeychainStore implements TokenStore {
     if (raw === null) return [];
     try {
       const { pending, dropped } = decodeRevocations(raw);
-      if (dropped.length > 0) this.#onCorrupt({ service: this.service, profile: REVOCATION_ACCOUNT, reason: `unreadable records dropped: ${dropped.join(', ')}` });
+      if (dropped.length > 0)
+        this.#onCorrupt({ service: this.service, profile: REVOCATION_ACCOUNT, reason: `unreadable records dropped: ${dropped.join(', ')}` });
       return pending;
     } catch (error) {
       this.#onCorrupt({ service: this.service, profile: REVOCATION_ACCOUNT, reason: (error as Error).message });

@@ -83,7 +83,9 @@ export async function runStep(
     : { argv, ran: true, exitCode: result.exitCode, ...(output === '' ? {} : { output }) };
   report.commands.push(record);
   if (result.exitCode === 0) return result;
-  const what = result.missing ? `${argv[0]} is not installed` : `"${formatCommand(argv)}" failed (exit ${result.exitCode})${output === '' ? '' : `: ${output}`}`;
+  const what = result.missing
+    ? `${argv[0]} is not installed`
+    : `"${formatCommand(argv)}" failed (exit ${result.exitCode})${output === '' ? '' : `: ${output}`}`;
   if (step.optional) {
     report.notes.push(`Skipped: ${what}.`);
     return result;

@@ -56,7 +56,8 @@ export async function cliStartup(ctx: BenchContext, agent: OidcAgent | undefined
   for (const command of commands) {
     const r = await timeRun(command);
     if (r.code !== 0) throw new Error(`${command.label} failed (${r.code}): ${r.stderr}`);
-    if (command.key === 'token' && r.stdout.trim() !== ctx.token.accessToken) throw new Error('tokenbroker token printed something other than the daemon\'s token');
+    if (command.key === 'token' && r.stdout.trim() !== ctx.token.accessToken)
+      throw new Error("tokenbroker token printed something other than the daemon's token");
   }
   const times: Record<string, number[]> = Object.fromEntries(commands.map((c) => [c.key, []]));
   const failures: string[] = [];
@@ -93,8 +94,20 @@ export async function cliStartup(ctx: BenchContext, agent: OidcAgent | undefined
 
   const targets: TargetCheck[] = [
     { what: '5. `tokenbroker token` vs `node -e 0`', target: '≤ 1.5×', value: `${fmtRatio(ratio)} (paired ${fmtRatio(pairedRatio)})`, met: ratio <= 1.5 },
-    { what: '5. pino, got, keytar (and the other daemon deps) on the token path', target: 'none', value: heavy.length === 0 ? 'none' : heavy.join(', '), met: heavy.length === 0, breakage: true },
-    { what: '5. CLI runs failed', target: '0', value: String(failures.length + (traced.code === 0 ? 0 : 1)), met: failures.length === 0 && traced.code === 0, breakage: true },
+    {
+      what: '5. pino, got, keytar (and the other daemon deps) on the token path',
+      target: 'none',
+      value: heavy.length === 0 ? 'none' : heavy.join(', '),
+      met: heavy.length === 0,
+      breakage: true,
+    },
+    {
+      what: '5. CLI runs failed',
+      target: '0',
+      value: String(failures.length + (traced.code === 0 ? 0 : 1)),
+      met: failures.length === 0 && traced.code === 0,
+      breakage: true,
+    },
   ];
   const rows = commands.map((c) => {
     const t = times[c.key]!;
@@ -128,7 +141,10 @@ function hasHyperfine(): Promise<boolean> {
   });
 }
 
-function runHyperfine(commands: readonly Command[], env: NodeJS.ProcessEnv): Promise<Record<string, { mean: number; median: number; stddev: number }> | undefined> {
+function runHyperfine(
+  commands: readonly Command[],
+  env: NodeJS.ProcessEnv,
+): Promise<Record<string, { mean: number; median: number; stddev: number }> | undefined> {
   const out = path.join(os.tmpdir(), `tb-bench-hyperfine-${process.pid}.json`);
   const quote = (a: string) => (/^[\w./=:-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
   const args = ['-N', '--warmup', '3', '--runs', '30', '--export-json', out, ...commands.map((c) => c.argv.map(quote).join(' '))];
@@ -139,7 +155,14 @@ function runHyperfine(commands: readonly Command[], env: NodeJS.ProcessEnv): Pro
       if (code !== 0 || !fs.existsSync(out)) return resolve(undefined);
       const json = JSON.parse(fs.readFileSync(out, 'utf8')) as { results: Array<{ mean: number; median: number; stddev: number }> };
       fs.rmSync(out, { force: true });
-      resolve(Object.fromEntries(commands.map((c, i) => [c.key, { mean: json.results[i]!.mean * 1000, median: json.results[i]!.median * 1000, stddev: json.results[i]!.stddev * 1000 }])));
+      resolve(
+        Object.fromEntries(
+          commands.map((c, i) => [
+            c.key,
+            { mean: json.results[i]!.mean * 1000, median: json.results[i]!.median * 1000, stddev: json.results[i]!.stddev * 1000 },
+          ]),
+        ),
+      );
     });
   });
 }

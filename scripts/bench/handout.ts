@@ -71,10 +71,18 @@ export async function handout(ctx: BenchContext, agent: OidcAgent | undefined): 
     { key: 'floor', label: 'floor (node:net ping-pong)', config: { target: 'floor', socketPath: floor.socketPath, serverPid: floor.pid, expectToken } },
     { key: 'broker', label: 'tokenbroker (client library)', config: { target: 'broker', socketPath, serverPid: daemonPid, expectToken } },
     { key: 'raw', label: 'tokenbroker (minimal client)', config: { target: 'broker-raw', socketPath, serverPid: daemonPid, expectToken } },
-    { key: 'perConn', label: 'tokenbroker, new connection per request', config: { target: 'broker', perRequest: true, socketPath, serverPid: daemonPid, expectToken } },
+    {
+      key: 'perConn',
+      label: 'tokenbroker, new connection per request',
+      config: { target: 'broker', perRequest: true, socketPath, serverPid: daemonPid, expectToken },
+    },
   ];
   if (agent) {
-    systems.push({ key: 'agent', label: agent.version, config: { target: 'agent', socketPath: agent.socketPath, serverPid: agent.pid, account: agent.account } });
+    systems.push({
+      key: 'agent',
+      label: agent.version,
+      config: { target: 'agent', socketPath: agent.socketPath, serverPid: agent.pid, account: agent.account },
+    });
   }
   ctx.log(`1+2. hand-out: ${rounds} round(s) × ${CONCURRENCY.join('/')} clients × ${systems.length} systems × ${durationMs} ms`);
   let samples: Samples;
@@ -138,13 +146,44 @@ function handoutReport(samples: Samples, rounds: number, durationMs: number): Se
   const report = [
     `Cached token, persistent connections, each client one request at a time; ${rounds} round(s) of ${durationMs} ms per system and concurrency; medians over rounds, ratios are medians of per-round ratios. Latencies in ms. "max / own p99" is per round (median over rounds), with the floor's own for comparison: a single scheduling hiccup of the shared machine lands in the max of whatever runs.`,
     '',
-    table(['clients', 'floor req/s', 'tokenbroker req/s', 'ratio', 'p50 floor / ours', 'p99 floor / ours', 'p99 ratio', 'max floor / ours', 'max / own p99', 'conn. errors / failures'], rows),
+    table(
+      [
+        'clients',
+        'floor req/s',
+        'tokenbroker req/s',
+        'ratio',
+        'p50 floor / ours',
+        'p99 floor / ours',
+        'p99 ratio',
+        'max floor / ours',
+        'max / own p99',
+        'conn. errors / failures',
+      ],
+      rows,
+    ),
     '',
     'Where the time goes (CPU µs per request, from /proc; server = floor server or daemon, client = the load process):',
     '',
-    table(['clients', 'floor server', 'daemon (minimal client)', 'daemon (client library)', 'floor client', 'client library', 'daemon via minimal client, req/s (ratio to floor)'], cpuRows),
+    table(
+      [
+        'clients',
+        'floor server',
+        'daemon (minimal client)',
+        'daemon (client library)',
+        'floor client',
+        'client library',
+        'daemon via minimal client, req/s (ratio to floor)',
+      ],
+      cpuRows,
+    ),
   ].join('\n');
-  return { name: 'handout', title: '1. Hand-out throughput and latency vs the node:net floor', report, targets, data: { rounds, durationMs, samples: pick(samples, ['floor', 'broker', 'raw']) } };
+  return {
+    name: 'handout',
+    title: '1. Hand-out throughput and latency vs the node:net floor',
+    report,
+    targets,
+    data: { rounds, durationMs, samples: pick(samples, ['floor', 'broker', 'raw']) },
+  };
 }
 
 function peerReport(samples: Samples, agent: OidcAgent | undefined): SectionResult {
@@ -177,7 +216,12 @@ function peerReport(samples: Samples, agent: OidcAgent | undefined): SectionResu
       fmtRatio(perConnRatio),
       String(total(pc, 'connectErrors')),
     ]);
-    targets.push({ what: `2. vs oidc-agent, persistent, ${c} client${c > 1 ? 's' : ''}`, target: '≥ 10× its req/s', value: fmtRatio(persistentRatio), met: persistentRatio >= 10 });
+    targets.push({
+      what: `2. vs oidc-agent, persistent, ${c} client${c > 1 ? 's' : ''}`,
+      target: '≥ 10× its req/s',
+      value: fmtRatio(persistentRatio),
+      met: persistentRatio >= 10,
+    });
     targets.push({
       what: `2. vs oidc-agent, one connection per request, ${c} client${c > 1 ? 's' : ''}`,
       target: 'report',
@@ -185,17 +229,40 @@ function peerReport(samples: Samples, agent: OidcAgent | undefined): SectionResu
       met: true,
     });
     const pcErrors = total(pc, 'connectErrors') + total(pc, 'errors');
-    targets.push({ what: `2. our connection errors, new connection per request, ${c} client${c > 1 ? 's' : ''}`, target: '0', value: String(pcErrors), met: pcErrors === 0, breakage: true });
+    targets.push({
+      what: `2. our connection errors, new connection per request, ${c} client${c > 1 ? 's' : ''}`,
+      target: '0',
+      value: String(pcErrors),
+      met: pcErrors === 0,
+      breakage: true,
+    });
   }
   const report = [
     `${agent.version} serves one request per connection; it is driven from the same Node load process through its plain-JSON socket mode (no process start-up, no encryption: the cheapest way to ask it). "EAGAIN retries" counts connection attempts refused because its listen backlog was full (retried after 1 ms; the latency includes the wait).`,
     '',
     table(
-      ['clients', 'oidc-agent req/s', 'agent p50 / p99 / max', 'agent EAGAIN retries', 'ours persistent req/s', 'ratio', 'ours new conn./req req/s', 'ours/conn p50 / p99 / max', 'ratio', 'our conn. errors'],
+      [
+        'clients',
+        'oidc-agent req/s',
+        'agent p50 / p99 / max',
+        'agent EAGAIN retries',
+        'ours persistent req/s',
+        'ratio',
+        'ours new conn./req req/s',
+        'ours/conn p50 / p99 / max',
+        'ratio',
+        'our conn. errors',
+      ],
       rows,
     ),
   ].join('\n');
-  return { name: 'peer', title: '2. Peer: oidc-agent handing out a cached token', report, targets, data: { samples: pick(samples, ['agent', 'broker', 'perConn']) } };
+  return {
+    name: 'peer',
+    title: '2. Peer: oidc-agent handing out a cached token',
+    report,
+    targets,
+    data: { samples: pick(samples, ['agent', 'broker', 'perConn']) },
+  };
 }
 
 function pick(samples: Samples, keys: string[]): Samples {

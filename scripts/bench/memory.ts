@@ -78,13 +78,37 @@ export async function memory(ctx: BenchContext): Promise<SectionResult> {
     await delay(settleMs); // all settle
     const bareRss = await sample(bare.pid!);
     const bareParts = rssParts(bare.pid!);
-    const rows: Record<string, { idle: number; idleParts: { anon: number; file: number }; warm: number; after: number; afterParts: { anon: number; file: number }; requests: number; failures: number; rps: number[] }> = {};
+    const rows: Record<
+      string,
+      {
+        idle: number;
+        idleParts: { anon: number; file: number };
+        warm: number;
+        after: number;
+        afterParts: { anon: number; file: number };
+        requests: number;
+        failures: number;
+        rps: number[];
+      }
+    > = {};
     for (const d of daemons) {
       const pid = d.harness.daemon.child.pid!;
-      rows[d.key] = { idle: await sample(pid), idleParts: rssParts(pid), warm: 0, after: 0, afterParts: { anon: 0, file: 0 }, requests: 0, failures: 0, rps: [] };
+      rows[d.key] = {
+        idle: await sample(pid),
+        idleParts: rssParts(pid),
+        warm: 0,
+        after: 0,
+        afterParts: { anon: 0, file: 0 },
+        requests: 0,
+        failures: 0,
+        rps: [],
+      };
     }
     // The same load on each, phase by phase: first `warm` requests, then the rest.
-    for (const [phase, count] of [['warm', warm], ['after', total - warm]] as const) {
+    for (const [phase, count] of [
+      ['warm', warm],
+      ['after', total - warm],
+    ] as const) {
       for (const d of daemons) {
         const r = await runLoad({ target: 'broker', socketPath: d.harness.daemon.socketPath, clients: 16, requests: count, warmupMs: 0 });
         const row = rows[d.key]!;
@@ -114,7 +138,16 @@ export async function memory(ctx: BenchContext): Promise<SectionResult> {
       { what: '6. failed requests during the load', target: '0', value: String(failures), met: failures === 0, breakage: true },
     ];
     const table1 = table(
-      ['process', 'idle RSS', 'anon / file-backed', 'vs bare', `after ${warm.toLocaleString('en-US')}`, `after ${def.requests.toLocaleString('en-US')}`, 'growth (from idle / from warm)', 'req/s'],
+      [
+        'process',
+        'idle RSS',
+        'anon / file-backed',
+        'vs bare',
+        `after ${warm.toLocaleString('en-US')}`,
+        `after ${def.requests.toLocaleString('en-US')}`,
+        'growth (from idle / from warm)',
+        'req/s',
+      ],
       [
         ['bare node', mb(bareRss), `${mb(bareParts.anon)} / ${mb(bareParts.file)}`, '1.00×', '', '', '', ''],
         ...daemons.map((d) => {
@@ -133,7 +166,10 @@ export async function memory(ctx: BenchContext): Promise<SectionResult> {
       ],
     );
     const table2 = deps.length
-      ? table(['a node process that loads only…', 'RSS', 'above bare node'], deps.map((d) => [d.name, mb(d.rss), mb(d.rss - bareRss)]))
+      ? table(
+          ['a node process that loads only…', 'RSS', 'above bare node'],
+          deps.map((d) => [d.name, mb(d.rss), mb(d.rss - bareRss)]),
+        )
       : '';
     const report = [
       `Daemons restored from the keychain (one signed-in profile, nobody connected) and \`node -e "setInterval(() => {}, 1 << 30)"\`, started together and sampled together (median of ${ctx.smoke ? '3 samples over 0.2 s' : '5 samples over 1 s'}, /proc VmRSS). Then ${def.requests.toLocaleString('en-US')} token.get requests from 16 clients (client library) on each daemon. The second daemon runs with V8's young generation capped at 1 MB per semi-space (\`NODE_OPTIONS=--max-semi-space-size=1\`, what a service unit could set); the target is judged on the first, as shipped.`,

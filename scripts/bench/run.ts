@@ -50,10 +50,13 @@ const startedAt = Date.now();
 const log = (message: string) => process.stderr.write(`[${((Date.now() - startedAt) / 1000).toFixed(1).padStart(6)} s] ${message}\n`);
 
 // Bounded: a stuck run stops itself.
-const watchdog = setTimeout(() => {
-  process.stderr.write(`bench: still running after ${smoke ? 3 : 25} minutes; giving up\n`);
-  process.exit(3);
-}, (smoke ? 3 : 25) * 60_000);
+const watchdog = setTimeout(
+  () => {
+    process.stderr.write(`bench: still running after ${smoke ? 3 : 25} minutes; giving up\n`);
+    process.exit(3);
+  },
+  (smoke ? 3 : 25) * 60_000,
+);
 watchdog.unref();
 
 ensureBuilt();
@@ -136,7 +139,13 @@ const summary = [
   '',
   table(
     ['#', 'what', 'target', 'measured', ''],
-    allTargets.map((t) => [t.what.split('.')[0]!, t.what.replace(/^\d+\.\s*/, ''), t.target, t.value, t.met ? 'met' : t.breakage ? '**BROKEN**' : '**not met**']),
+    allTargets.map((t) => [
+      t.what.split('.')[0]!,
+      t.what.replace(/^\d+\.\s*/, ''),
+      t.target,
+      t.value,
+      t.met ? 'met' : t.breakage ? '**BROKEN**' : '**not met**',
+    ]),
   ),
 ].join('\n');
 const body = results.map((r) => `### ${r.title}\n\n${r.report}`).join('\n\n');
@@ -148,7 +157,9 @@ if (!smoke && !onlyArg && !outArg) updateReadme(`## Latest results\n\n${summary}
 
 const broken = allTargets.filter((t) => t.breakage && !t.met);
 if (broken.length || crashed.length) {
-  process.stderr.write(`bench: ${broken.length} breakage(s)${crashed.length ? ` and ${crashed.length} crashed section(s)` : ''}:\n${broken.map((t) => `  ${t.what}: ${t.value} (target ${t.target})`).join('\n')}\n`);
+  process.stderr.write(
+    `bench: ${broken.length} breakage(s)${crashed.length ? ` and ${crashed.length} crashed section(s)` : ''}:\n${broken.map((t) => `  ${t.what}: ${t.value} (target ${t.target})`).join('\n')}\n`,
+  );
   process.exit(1);
 }
 process.exit(0);
@@ -203,7 +214,11 @@ function ensureBuilt(): void {
   const sources = Math.max(...['proto', 'client', 'daemon'].map((d) => newest(path.join(ROOT, d))));
   if (built >= sources) return;
   log('dist/ is missing or older than the sources: building (tsc)');
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', ...['proto', 'client', 'daemon'].map((d) => path.join(ROOT, d))], { stdio: 'inherit' });
+  const result = spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', ...['proto', 'client', 'daemon'].map((d) => path.join(ROOT, d))],
+    { stdio: 'inherit' },
+  );
   if (result.status !== 0) {
     process.stderr.write('bench: the build failed\n');
     process.exit(1);

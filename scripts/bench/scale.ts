@@ -55,7 +55,12 @@ export async function scale(ctx: BenchContext): Promise<SectionResult> {
     let answered = 0;
     for (let i = 0; i < profiles; i += 50) {
       const batch = await Promise.all(
-        Array.from({ length: Math.min(50, profiles - i) }, (_, j) => client.getToken({ profile: profileName(i + j) }).then((t) => t.accessToken === expected, () => false)),
+        Array.from({ length: Math.min(50, profiles - i) }, (_, j) =>
+          client.getToken({ profile: profileName(i + j) }).then(
+            (t) => t.accessToken === expected,
+            () => false,
+          ),
+        ),
       );
       answered += batch.filter(Boolean).length;
     }
@@ -74,10 +79,16 @@ export async function scale(ctx: BenchContext): Promise<SectionResult> {
     await delay(1500);
     const [bigIdle, singleIdle] = [await sampleRss(big.daemon.child.pid!), await sampleRss(single.daemon.child.pid!)];
 
-    ctx.log(`  ${restoredLogs}/${profiles} restored, ${answered} answered token.get, status: ${statusError ?? `${active} active, ${armed} armed`} (start-up ${startupMs} ms); connecting ${idleClients} idle clients`);
-    holder = spawn(process.execPath, [path.join(BENCH_DIR, 'idle-clients.mjs'), pathToFileURL(path.join(ROOT, 'dist/client/index.js')).href, big.daemon.socketPath, String(idleClients)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    ctx.log(
+      `  ${restoredLogs}/${profiles} restored, ${answered} answered token.get, status: ${statusError ?? `${active} active, ${armed} armed`} (start-up ${startupMs} ms); connecting ${idleClients} idle clients`,
+    );
+    holder = spawn(
+      process.execPath,
+      [path.join(BENCH_DIR, 'idle-clients.mjs'), pathToFileURL(path.join(ROOT, 'dist/client/index.js')).href, big.daemon.socketPath, String(idleClients)],
+      {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     // "ready N": N clients connected and through hello (`status` cannot count them: see above).
     const connected = await new Promise<number>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('idle clients did not connect within 60 s')), 60_000);
@@ -99,7 +110,11 @@ export async function scale(ctx: BenchContext): Promise<SectionResult> {
     const systems: System[] = [
       { key: 'floor', label: 'floor', config: { target: 'floor', socketPath: floor.socketPath, expectToken: token.accessToken } },
       { key: 'single', label: 'daemon, 1 profile', config: { target: 'broker', socketPath: single.daemon.socketPath, expectToken: token.accessToken } },
-      { key: 'big', label: `daemon, ${profiles} profiles + ${idleClients} idle clients`, config: { target: 'broker', socketPath: big.daemon.socketPath, profiles, expectToken: token.accessToken } },
+      {
+        key: 'big',
+        label: `daemon, ${profiles} profiles + ${idleClients} idle clients`,
+        config: { target: 'broker', socketPath: big.daemon.socketPath, profiles, expectToken: token.accessToken },
+      },
     ];
     let samples;
     try {
@@ -150,7 +165,12 @@ export async function scale(ctx: BenchContext): Promise<SectionResult> {
         String(errors),
       ]);
       targets.push(
-        { what: `7. big daemon vs 1-profile daemon, ${c} client${c > 1 ? 's' : ''}`, target: 'unchanged (≥ 0.9×)', value: fmtRatio(vsSingle), met: vsSingle >= 0.9 },
+        {
+          what: `7. big daemon vs 1-profile daemon, ${c} client${c > 1 ? 's' : ''}`,
+          target: 'unchanged (≥ 0.9×)',
+          value: fmtRatio(vsSingle),
+          met: vsSingle >= 0.9,
+        },
         { what: `7. big daemon vs floor, ${c} client${c > 1 ? 's' : ''}`, target: '≥ 0.80× (as in 1)', value: fmtRatio(vsFloor), met: vsFloor >= 0.8 },
         { what: `7. big daemon p99 vs floor, ${c} client${c > 1 ? 's' : ''}`, target: '≤ 2× (as in 1)', value: fmtRatio(p99VsFloor), met: p99VsFloor <= 2 },
         { what: `7. errors, ${c} client${c > 1 ? 's' : ''}`, target: '0', value: String(errors), met: errors === 0, breakage: true },
@@ -159,7 +179,21 @@ export async function scale(ctx: BenchContext): Promise<SectionResult> {
     const report = [
       `${profiles} profiles restored from the keychain (daemon A's real tokens copied into ${profiles} accounts; seeding took ${(seedMs / 1000).toFixed(1)} s), each with its refresh timer armed; ${idleClients} idle clients connected (client library, hello done) in another process. Load clients ask for different profiles (client i → p{i mod ${profiles}}). Daemon start-up with ${profiles} profiles: ${(startupMs / 1000).toFixed(1)} s.`,
       '',
-      table(['clients', 'floor req/s', '1 profile req/s', `${profiles} profiles + ${idleClients} idle req/s`, 'vs 1 profile', 'vs floor', 'p99 1 profile / big', 'p99 vs floor', 'max (big)', 'errors'], rows),
+      table(
+        [
+          'clients',
+          'floor req/s',
+          '1 profile req/s',
+          `${profiles} profiles + ${idleClients} idle req/s`,
+          'vs 1 profile',
+          'vs floor',
+          'p99 1 profile / big',
+          'p99 vs floor',
+          'max (big)',
+          'errors',
+        ],
+        rows,
+      ),
       '',
       table(
         ['memory', 'RSS'],
@@ -177,7 +211,26 @@ export async function scale(ctx: BenchContext): Promise<SectionResult> {
       title: `7. Scale: ${profiles} profiles with armed timers + ${idleClients} idle clients`,
       report,
       targets,
-      data: { profiles, idleClients, seedMs, startupMs, restoredLogs, answered, active, armed, statusError, connected, singleIdle, bigIdle, bigWithClients, perProfile, perClient, rounds, durationMs, samples },
+      data: {
+        profiles,
+        idleClients,
+        seedMs,
+        startupMs,
+        restoredLogs,
+        answered,
+        active,
+        armed,
+        statusError,
+        connected,
+        singleIdle,
+        bigIdle,
+        bigWithClients,
+        perProfile,
+        perClient,
+        rounds,
+        durationMs,
+        samples,
+      },
     };
   } finally {
     holder?.kill('SIGTERM');

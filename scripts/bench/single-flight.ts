@@ -55,9 +55,10 @@ export async function singleFlight(ctx: BenchContext): Promise<SectionResult> {
       const start = Date.now();
       const answers = await Promise.all(
         Array.from({ length: REQUESTS }, (_, i) =>
-          clients[i % CONNECTIONS]!
-            .getToken(kind === 'min-valid' ? { minValidSeconds: 1 } : {})
-            .then((token) => ({ token, at: Date.now() }), (error: Error) => ({ error, at: Date.now() })),
+          clients[i % CONNECTIONS]!.getToken(kind === 'min-valid' ? { minValidSeconds: 1 } : {}).then(
+            (token) => ({ token, at: Date.now() }),
+            (error: Error) => ({ error, at: Date.now() }),
+          ),
         ),
       );
       await delay(500); // a second refresh, if any, would show up by now
@@ -108,10 +109,24 @@ export async function singleFlight(ctx: BenchContext): Promise<SectionResult> {
     '',
     table(
       ['round', 'when', 'token-endpoint calls', 'answered', 'distinct tokens', 'first / last answer (ms)', 'refresh started by'],
-      results.map((r, i) => [String(i + 1), r.kind, String(r.tokenEndpointCalls), `${r.answered}/${REQUESTS}`, String(r.distinctTokens), `${r.firstMs} / ${r.lastMs}`, r.startedBy]),
+      results.map((r, i) => [
+        String(i + 1),
+        r.kind,
+        String(r.tokenEndpointCalls),
+        `${r.answered}/${REQUESTS}`,
+        String(r.distinctTokens),
+        `${r.firstMs} / ${r.lastMs}`,
+        r.startedBy,
+      ]),
     ),
     '',
     `Median time until the last of the ${REQUESTS} answers: ${fmt(median(results.map((r) => r.lastMs)), 0)} ms.`,
   ].join('\n');
-  return { name: 'single-flight', title: '3. Single-flight refresh under 1000 concurrent requests', report, targets, data: { requests: REQUESTS, connections: CONNECTIONS, tokenTtlSeconds: ttl, rounds: results } };
+  return {
+    name: 'single-flight',
+    title: '3. Single-flight refresh under 1000 concurrent requests',
+    report,
+    targets,
+    data: { requests: REQUESTS, connections: CONNECTIONS, tokenTtlSeconds: ttl, rounds: results },
+  };
 }

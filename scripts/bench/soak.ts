@@ -121,15 +121,36 @@ export async function soak(ctx: BenchContext): Promise<SectionResult> {
   const lifetimes = [...seen.values()].map((s) => s.last - s.first);
   const targets: TargetCheck[] = [
     { what: `4. refresh cycles observed`, target: `≥ ${cycles}`, value: String(observedCycles), met: observedCycles >= cycles, breakage: true },
-    { what: '4. expired tokens handed out', target: '0', value: String(expired + unchecked), met: expired + unchecked === 0 && inactiveAtFirstSight === 0, breakage: true },
-    { what: '4. IdP refresh calls', target: `≤ cycles + 1 (${observedCycles + 1})`, value: String(refreshCalls), met: refreshCalls <= observedCycles + 1, breakage: true },
+    {
+      what: '4. expired tokens handed out',
+      target: '0',
+      value: String(expired + unchecked),
+      met: expired + unchecked === 0 && inactiveAtFirstSight === 0,
+      breakage: true,
+    },
+    {
+      what: '4. IdP refresh calls',
+      target: `≤ cycles + 1 (${observedCycles + 1})`,
+      value: String(refreshCalls),
+      met: refreshCalls <= observedCycles + 1,
+      breakage: true,
+    },
     { what: '4. failed requests', target: '0', value: String(failures), met: failures === 0, breakage: true },
   ];
   const report = [
     `${CLIENTS} clients (client library) asking back to back for ${fmt(durationMs / 1000, 1)} s; the IdP issues ${TOKEN_TTL_SECONDS}-second access tokens; the profile uses the defaults (lead 60 s and minValidSeconds 30, both capped by the token's lifetime).`,
     '',
     table(
-      ['refresh cycles', 'answers', 'expired handed out', 'IdP refresh calls', 'IdP token errors', 'failed requests', 'least validity left at hand-out', 'token in use (median)'],
+      [
+        'refresh cycles',
+        'answers',
+        'expired handed out',
+        'IdP refresh calls',
+        'IdP token errors',
+        'failed requests',
+        'least validity left at hand-out',
+        'token in use (median)',
+      ],
       [
         [
           String(observedCycles),
@@ -149,6 +170,21 @@ export async function soak(ctx: BenchContext): Promise<SectionResult> {
     title: '4. Soak: 5-second tokens, continuous clients',
     report,
     targets,
-    data: { tokenTtlSeconds: TOKEN_TTL_SECONDS, clients: CLIENTS, durationMs, cycles: observedCycles, answers, expired, unchecked, inactiveAtFirstSight, introspectionErrors, refreshCalls, tokenEndpointErrors: tokenErrors, failures, failureSamples: [...failureSamples], minLeftMs: minLeft },
+    data: {
+      tokenTtlSeconds: TOKEN_TTL_SECONDS,
+      clients: CLIENTS,
+      durationMs,
+      cycles: observedCycles,
+      answers,
+      expired,
+      unchecked,
+      inactiveAtFirstSight,
+      introspectionErrors,
+      refreshCalls,
+      tokenEndpointErrors: tokenErrors,
+      failures,
+      failureSamples: [...failureSamples],
+      minLeftMs: minLeft,
+    },
   };
 }

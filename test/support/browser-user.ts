@@ -79,9 +79,7 @@ export async function launchBrowserUser(): Promise<BrowserUser> {
       return run(authorizeUrl, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, (page, url) => drive(page, url, login));
     },
     async signOut(logoutUrl, options = {}) {
-      const { redirectUrl } = await run(logoutUrl, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, (page, url) =>
-        drive(page, url, undefined),
-      );
+      const { redirectUrl } = await run(logoutUrl, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, (page, url) => drive(page, url, undefined));
       return { redirectUrl };
     },
     async clearSession() {
@@ -170,7 +168,10 @@ async function drive(page: Page, url: string, login: string | undefined): Promis
         .catch(() => undefined); // not loaded in 5 s, or the page closed: report the redirect anyway
       request
         .response()
-        .then((response) => (response ? loaded : undefined), () => undefined)
+        .then(
+          (response) => (response ? loaded : undefined),
+          () => undefined,
+        )
         .then(() => resolve(redirectUrl));
     });
   });
@@ -195,7 +196,12 @@ async function drive(page: Page, url: string, login: string | undefined): Promis
   await orDone(page.goto(url, { waitUntil: 'domcontentloaded', timeout: 0 }).catch(() => undefined));
   for (;;) {
     if (page.isClosed()) throw new Error('browser user: page closed'); // timed out: run() closed it
-    const kind = await orDone(page.evaluate(DETECT).then((k) => k as PageKind, () => 'other' as const));
+    const kind = await orDone(
+      page.evaluate(DETECT).then(
+        (k) => k as PageKind,
+        () => 'other' as const,
+      ),
+    );
     if (kind === DONE) break;
     if (kind === 'login' && login !== undefined) {
       sawLoginForm = true;
@@ -217,9 +223,10 @@ function delay(ms: number): Promise<void> {
 }
 
 async function describePage(page: Page): Promise<string> {
-  const text = await page
-    .evaluate('document.body ? document.body.innerText : ""')
-    .then((t) => String(t).replace(/\s+/g, ' ').slice(0, 300), () => '(unreadable)');
+  const text = await page.evaluate('document.body ? document.body.innerText : ""').then(
+    (t) => String(t).replace(/\s+/g, ' ').slice(0, 300),
+    () => '(unreadable)',
+  );
   return `stuck at ${page.url()}: ${text}`;
 }
 
@@ -227,10 +234,7 @@ async function describePage(page: Page): Promise<string> {
  * Waits for the fake browser to have been asked to open a URL (line `after`, 0-based, of the log file) and
  * returns it. Pass the number of lines already consumed as `after` to wait for the next one.
  */
-export async function waitForBrowserUrl(
-  logFile: string,
-  options: { timeoutMs?: number; after?: number } = {},
-): Promise<string> {
+export async function waitForBrowserUrl(logFile: string, options: { timeoutMs?: number; after?: number } = {}): Promise<string> {
   const deadline = Date.now() + (options.timeoutMs ?? 10_000);
   const after = options.after ?? 0;
   for (;;) {

@@ -121,25 +121,14 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
     return undefined;
   };
 
-  const answer = (
-    request: ProxiedRequest,
-    entry: FaultProxyRequest,
-    res: http.ServerResponse,
-    response: ProxiedResponse,
-  ): void => {
+  const answer = (request: ProxiedRequest, entry: FaultProxyRequest, res: http.ServerResponse, response: ProxiedResponse): void => {
     entry.status = response.status;
     options.onResponse?.(request, response);
     res.writeHead(response.status, response.headers);
     res.end(response.body);
   };
 
-  const applyFault = (
-    fault: Fault,
-    request: ProxiedRequest,
-    entry: FaultProxyRequest,
-    req: http.IncomingMessage,
-    res: http.ServerResponse,
-  ): void => {
+  const applyFault = (fault: Fault, request: ProxiedRequest, entry: FaultProxyRequest, req: http.IncomingMessage, res: http.ServerResponse): void => {
     switch (fault.kind) {
       case 'drop':
         req.socket.destroy();
@@ -199,28 +188,25 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
     if (request.body.length > 0 || req.headers['content-length'] !== undefined) {
       headers['content-length'] = String(request.body.length);
     }
-    const outgoing = http.request(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent },
-      (incoming) => {
-        readBody(incoming).then(
-          (body) => {
-            const responseHeaders = withoutHopByHop(incoming.headers);
-            if (req.method !== 'HEAD' && incoming.statusCode !== 204 && incoming.statusCode !== 304) {
-              responseHeaders['content-length'] = String(body.length);
-            }
-            for (const name of fault?.dropHeaders ?? []) delete responseHeaders[name];
-            if (fault?.dropHeaders?.includes('date')) res.sendDate = false;
-            fault?.onAnswer?.(incoming.statusCode ?? 502);
-            if (fault?.loseAnswer) {
-              req.socket.destroy();
-              return;
-            }
-            answer(request, entry, res, { status: incoming.statusCode ?? 502, headers: responseHeaders, body });
-          },
-          () => req.socket.destroy(),
-        );
-      },
-    );
+    const outgoing = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent }, (incoming) => {
+      readBody(incoming).then(
+        (body) => {
+          const responseHeaders = withoutHopByHop(incoming.headers);
+          if (req.method !== 'HEAD' && incoming.statusCode !== 204 && incoming.statusCode !== 304) {
+            responseHeaders['content-length'] = String(body.length);
+          }
+          for (const name of fault?.dropHeaders ?? []) delete responseHeaders[name];
+          if (fault?.dropHeaders?.includes('date')) res.sendDate = false;
+          fault?.onAnswer?.(incoming.statusCode ?? 502);
+          if (fault?.loseAnswer) {
+            req.socket.destroy();
+            return;
+          }
+          answer(request, entry, res, { status: incoming.statusCode ?? 502, headers: responseHeaders, body });
+        },
+        () => req.socket.destroy(),
+      );
+    });
     outgoing.on('error', () => {
       if (res.headersSent) {
         req.socket.destroy();

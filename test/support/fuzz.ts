@@ -230,7 +230,26 @@ const WRONG_STRING = [null, 5, 0, true, [], {}, ['a'], { s: 'a' }];
 const WRONG_PROFILE = [...WRONG_STRING, '', '../etc', '-x', '.hidden', ' main', 'main\n', '__proto__', 'a b', 'é', 'a'.repeat(65), 'con/../x'];
 const WRONG_EVENTS = ['all', 5, {}, null, true, ['nope'], [1], [null], ['__proto__'], Array(EVENT_NAMES.length + 1).fill('loggedIn'), [['loggedIn']]];
 const WRONG_IDS_JSON = ['null', '-1', '1.5', '""', JSON.stringify('x'.repeat(65)), '[]', '{}', 'true', String(2 ** 53), '1e999', '-0.0001', '[1]', '{"id":1}'];
-const WRONG_METHODS = [5, null, [], {}, '', 'nope', 'token.steal', '__proto__', 'constructor', 'toString', 'hasOwnProperty', 'valueOf', 'STATUS', 'status ', 'token.get\u0000', 'hello\n', 'login.cancel.', 'Token.Get'];
+const WRONG_METHODS = [
+  5,
+  null,
+  [],
+  {},
+  '',
+  'nope',
+  'token.steal',
+  '__proto__',
+  'constructor',
+  'toString',
+  'hasOwnProperty',
+  'valueOf',
+  'STATUS',
+  'status ',
+  'token.get\u0000',
+  'hello\n',
+  'login.cancel.',
+  'Token.Get',
+];
 const WRONG_PARAMS = [5, 'x', [], true, null, [{}], 0];
 const WRONG_DATA_JSON = ['5', '"x"', '[]', 'null', 'true', '[{"id":1,"method":"status"}]'];
 
@@ -321,9 +340,7 @@ export class FrameGenerator {
       frames.push(closer);
       // After a frame without a delimiter, anything more would only extend that frame.
       const terminated = closer.bytes[closer.bytes.length - 1] === 0x0c;
-      trailing = terminated
-        ? Array.from({ length: rng.range(0, 3) }, () => frameOf('valid', envelope({ id: this.id(), method: 'status' }), NO_ANSWER))
-        : [];
+      trailing = terminated ? Array.from({ length: rng.range(0, 3) }, () => frameOf('valid', envelope({ id: this.id(), method: 'status' }), NO_ANSWER)) : [];
     }
     return { hello, frames, trailing, chunked: rng.chance(0.35) };
   }
@@ -387,7 +404,12 @@ export class FrameGenerator {
     }
     if (roll < 0.26) {
       const method = rng.pick(METHODS);
-      return frameOf('wrong-type', envelope({ id, method, params: rng.pick(WRONG_PARAMS) }), { kind: 'answer', id, outcomes: ['BAD_REQUEST'], field: 'params' });
+      return frameOf('wrong-type', envelope({ id, method, params: rng.pick(WRONG_PARAMS) }), {
+        kind: 'answer',
+        id,
+        outcomes: ['BAD_REQUEST'],
+        field: 'params',
+      });
     }
     if (roll < 0.32) {
       const data = rng.pick(WRONG_DATA_JSON);
@@ -447,9 +469,16 @@ export class FrameGenerator {
     const id = this.id();
     const roll = rng.next();
     let data: Record<string, unknown>;
-    if (roll < 0.35) data = { id, method: rng.pick(['token.get', 'login', 'logout', 'login.cancel']), params: { profile: unknownProfile(rng, options), ...(rng.chance(0.3) ? { openBrowser: false } : {}) } };
-    else if (roll < 0.45) data = { id, method: 'token.get', params: { profile: rng.pick(options.protectedProfiles), minValidSeconds: rng.range(0, 30), waitMs: rng.range(0, 50) } };
-    else if (roll < 0.55) data = { id, method: 'token.get', params: { profile: rng.pick(options.protectedProfiles), rejected: randomString(rng, rng.range(1, 64)), waitMs: 0 } };
+    if (roll < 0.35)
+      data = {
+        id,
+        method: rng.pick(['token.get', 'login', 'logout', 'login.cancel']),
+        params: { profile: unknownProfile(rng, options), ...(rng.chance(0.3) ? { openBrowser: false } : {}) },
+      };
+    else if (roll < 0.45)
+      data = { id, method: 'token.get', params: { profile: rng.pick(options.protectedProfiles), minValidSeconds: rng.range(0, 30), waitMs: rng.range(0, 50) } };
+    else if (roll < 0.55)
+      data = { id, method: 'token.get', params: { profile: rng.pick(options.protectedProfiles), rejected: randomString(rng, rng.range(1, 64)), waitMs: 0 } };
     else if (roll < 0.85) {
       const url = rng.pick([
         () => `com.example.broker:/callback?code=${randomString(rng, 20)}&state=${randomString(rng, 43)}`,
@@ -573,7 +602,11 @@ export class FrameGenerator {
     }
     if (roll === 2) {
       // No delimiter at all: the buffered remainder itself exceeds the cap.
-      return { category: 'oversized', bytes: Buffer.from(`{"type":"request","data":{"id":${id},"pad":"${'y'.repeat(over)}`, 'utf8'), expect: { kind: 'close' } };
+      return {
+        category: 'oversized',
+        bytes: Buffer.from(`{"type":"request","data":{"id":${id},"pad":"${'y'.repeat(over)}`, 'utf8'),
+        expect: { kind: 'close' },
+      };
     }
     return frameOf('oversized', `[${'1,'.repeat(Math.ceil(over / 2))}1]`, { kind: 'close' });
   }

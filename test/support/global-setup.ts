@@ -34,10 +34,14 @@ export function distIsStale(root = ROOT): boolean {
 export default function setup(): void {
   if (!distIsStale()) return;
   console.log('dist/ is missing or older than the sources: building (tsc -b proto client daemon)');
-  const result = spawnSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', ...['proto', 'client', 'daemon'].map((d) => path.join(ROOT, d))], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
+  const result = spawnSync(
+    process.execPath,
+    [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', ...['proto', 'client', 'daemon'].map((d) => path.join(ROOT, d))],
+    {
+      cwd: ROOT,
+      stdio: 'inherit',
+    },
+  );
   if (result.status !== 0) throw new Error('the build failed (tsc): the end-to-end tests would run a stale dist/; fix the type errors above');
   // tsc leaves an unchanged output file alone on some setups: mark the build as done.
   const now = new Date();

@@ -215,8 +215,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   const introspectorSecret = randomBytes(24).toString('base64url');
   const offlineChallenges = new Set<string>();
   const offlineRequested = (source: GrantSource): boolean =>
-    source.scopes.has('offline_access') ||
-    (source.codeChallenge !== undefined && offlineChallenges.has(source.codeChallenge));
+    source.scopes.has('offline_access') || (source.codeChallenge !== undefined && offlineChallenges.has(source.codeChallenge));
 
   const counts: GrantCounts = { authorizationCode: 0, refreshToken: 0, revocation: 0, tokenEndpointErrors: 0 };
   type RequestEntry = { method: string; path: string; at: number; status?: number };
@@ -283,10 +282,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
         redirect_uris: options.redirectUris ?? ['com.example.broker:/callback', 'http://127.0.0.1/callback'],
-        post_logout_redirect_uris: options.postLogoutRedirectUris ?? [
-          'com.example.broker:/logged-out',
-          'http://127.0.0.1/logged-out',
-        ],
+        post_logout_redirect_uris: options.postLogoutRedirectUris ?? ['com.example.broker:/logged-out', 'http://127.0.0.1/logged-out'],
       },
       {
         // A confidential client only for introspect(): RFC 7662 requires the caller to authenticate.
@@ -316,8 +312,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       devInteractions: { enabled: true },
       revocation: {
         enabled: true,
-        allowedPolicy: (_ctx: unknown, client: { clientId: string }, token: { clientId: string }) =>
-          token.clientId === client.clientId,
+        allowedPolicy: (_ctx: unknown, client: { clientId: string }, token: { clientId: string }) => token.clientId === client.clientId,
       },
       introspection: {
         enabled: true,
@@ -370,7 +365,11 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       // Wristband: /api/v1/logout?client_id&redirect_url&state → OIDC RP-Initiated Logout 1.0 §2 parameters.
       const query = new URLSearchParams(ctx.querystring);
       const mapped = new URLSearchParams();
-      const names = [['client_id', 'client_id'], ['redirect_url', 'post_logout_redirect_uri'], ['state', 'state']] as const;
+      const names = [
+        ['client_id', 'client_id'],
+        ['redirect_url', 'post_logout_redirect_uri'],
+        ['state', 'state'],
+      ] as const;
       for (const [from, to] of names) {
         const value = query.get(from);
         if (value !== null) mapped.set(to, value);

@@ -7,8 +7,25 @@
 type Schema = Record<string, unknown>;
 
 const KNOWN = new Set([
-  '$schema', '$id', 'title', 'description', '$defs', '$ref', 'type', 'properties', 'required', 'additionalProperties',
-  'items', 'enum', 'const', 'oneOf', 'minimum', 'maximum', 'minLength', 'maxLength', 'pattern',
+  '$schema',
+  '$id',
+  'title',
+  'description',
+  '$defs',
+  '$ref',
+  'type',
+  'properties',
+  'required',
+  'additionalProperties',
+  'items',
+  'enum',
+  'const',
+  'oneOf',
+  'minimum',
+  'maximum',
+  'minLength',
+  'maxLength',
+  'pattern',
 ]);
 
 function typeOf(value: unknown): string {

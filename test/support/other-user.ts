@@ -65,7 +65,11 @@ export function createOtherUser(): OtherUser {
     remove: async () => {
       // Only that throw-away account's processes (probes that outlived a failed test), then the account.
       spawnSync('pkill', ['-KILL', '-U', String(uid)]);
-      await waitFor(() => spawnSync('pgrep', ['-U', String(uid)]).status !== 0, 5_000, () => `processes of ${name} still running`).catch(() => undefined);
+      await waitFor(
+        () => spawnSync('pgrep', ['-U', String(uid)]).status !== 0,
+        5_000,
+        () => `processes of ${name} still running`,
+      ).catch(() => undefined);
       const removed = spawnSync('userdel', [name], { encoding: 'utf8' });
       if (removed.status !== 0) console.error(`userdel ${name} failed: ${removed.stderr}`);
       fs.rmSync(shared, { recursive: true, force: true });

@@ -35,7 +35,11 @@ export class PrivateBus {
     );
     const child = spawn('dbus-daemon', [`--config-file=${config}`, '--nofork', '--nopidfile'], { stdio: ['ignore', 'ignore', 'pipe'] });
     const bus = new PrivateBus(dir, child);
-    await waitFor(() => fs.existsSync(path.join(dir, 'bus')), 10_000, () => 'the private bus did not start');
+    await waitFor(
+      () => fs.existsSync(path.join(dir, 'bus')),
+      10_000,
+      () => 'the private bus did not start',
+    );
     return bus;
   }
 
@@ -51,17 +55,44 @@ export class PrivateBus {
   }
 
   secretServiceOwned(): boolean {
-    return /true/.test(this.call(['--dest', 'org.freedesktop.DBus', '--object-path', '/org/freedesktop/DBus', '--method', 'org.freedesktop.DBus.NameHasOwner', 'org.freedesktop.secrets']));
+    return /true/.test(
+      this.call([
+        '--dest',
+        'org.freedesktop.DBus',
+        '--object-path',
+        '/org/freedesktop/DBus',
+        '--method',
+        'org.freedesktop.DBus.NameHasOwner',
+        'org.freedesktop.secrets',
+      ]),
+    );
   }
 
   loginCollectionLocked(): boolean {
     return /true/.test(
-      this.call(['--dest', 'org.freedesktop.secrets', '--object-path', '/org/freedesktop/secrets/collection/login', '--method', 'org.freedesktop.DBus.Properties.Get', 'org.freedesktop.Secret.Collection', 'Locked']),
+      this.call([
+        '--dest',
+        'org.freedesktop.secrets',
+        '--object-path',
+        '/org/freedesktop/secrets/collection/login',
+        '--method',
+        'org.freedesktop.DBus.Properties.Get',
+        'org.freedesktop.Secret.Collection',
+        'Locked',
+      ]),
     );
   }
 
   lockLoginCollection(): void {
-    this.call(['--dest', 'org.freedesktop.secrets', '--object-path', '/org/freedesktop/secrets', '--method', 'org.freedesktop.Secret.Service.Lock', "['/org/freedesktop/secrets/collection/login']"]);
+    this.call([
+      '--dest',
+      'org.freedesktop.secrets',
+      '--object-path',
+      '/org/freedesktop/secrets',
+      '--method',
+      'org.freedesktop.Secret.Service.Lock',
+      "['/org/freedesktop/secrets/collection/login']",
+    ]);
   }
 
   async stop(): Promise<void> {
@@ -84,7 +115,11 @@ export class Keyring {
       stdio: ['pipe', 'ignore', 'ignore'],
     });
     child.stdin!.end(PASSWORD);
-    await waitFor(() => bus.secretServiceOwned(), 10_000, () => 'gnome-keyring did not claim org.freedesktop.secrets');
+    await waitFor(
+      () => bus.secretServiceOwned(),
+      10_000,
+      () => 'gnome-keyring did not claim org.freedesktop.secrets',
+    );
     if (options.replace) {
       // While one instance hands the name to the other it is briefly unowned: keep asking.
       const unlocked = () => {
@@ -111,4 +146,3 @@ export class Keyring {
     await exited;
   }
 }
-

@@ -12,7 +12,11 @@ import type { TestIdp } from './idp.js';
 export { waitFor } from './daemon.js';
 
 /** A daemon with one profile "main" on the test IdP. */
-export function startRefreshBroker(idp: TestIdp, profile: Record<string, unknown> = {}, options: Parameters<typeof startBroker>[1] = {}): Promise<BrokerHarness> {
+export function startRefreshBroker(
+  idp: TestIdp,
+  profile: Record<string, unknown> = {},
+  options: Parameters<typeof startBroker>[1] = {},
+): Promise<BrokerHarness> {
   return startBroker({ profiles: { main: idpProfile(idp, profile) } }, options);
 }
 
@@ -34,7 +38,12 @@ export async function signIn(harness: BrokerHarness, user: BrowserUser, app: Bro
 }
 
 /** Finishes a sign-in the daemon started by itself (re-login): the next browser URL, Chromium, the redirect back. */
-export async function completeBrowserSignIn(harness: BrokerHarness, user: BrowserUser, app: BrokerClient, url?: string): Promise<{ url: string; sawLoginForm: boolean }> {
+export async function completeBrowserSignIn(
+  harness: BrokerHarness,
+  user: BrowserUser,
+  app: BrokerClient,
+  url?: string,
+): Promise<{ url: string; sawLoginForm: boolean }> {
   const authorizeUrl = url ?? (await harness.nextBrowserUrl());
   const { redirectUrl, sawLoginForm } = await user.signIn(authorizeUrl);
   await app.callback(redirectUrl);
@@ -65,12 +74,21 @@ export async function recordEvents(app: BrokerClient): Promise<BrokerEvent[]> {
 }
 
 export async function waitForEvent(events: BrokerEvent[], name: string, count = 1, timeoutMs = 15_000): Promise<BrokerEvent> {
-  await waitFor(() => events.filter((e) => e.event === name).length >= count, timeoutMs, () => `${count}× ${name}; got ${events.map((e) => e.event).join(', ')}`);
+  await waitFor(
+    () => events.filter((e) => e.event === name).length >= count,
+    timeoutMs,
+    () => `${count}× ${name}; got ${events.map((e) => e.event).join(', ')}`,
+  );
   return events.filter((e) => e.event === name)[count - 1]!;
 }
 
 /** Waits for a daemon log line matching `match` (after the first `skip` such lines). */
-export async function waitForLog(harness: BrokerHarness, match: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000, skip = 0): Promise<Record<string, unknown>> {
+export async function waitForLog(
+  harness: BrokerHarness,
+  match: (line: Record<string, unknown>) => boolean,
+  timeoutMs = 15_000,
+  skip = 0,
+): Promise<Record<string, unknown>> {
   let found: Record<string, unknown> | undefined;
   await waitFor(
     () => {

@@ -87,7 +87,7 @@ export function fakeProvider(): FakeProvider {
         const accessToken = `at-${counter}`;
         provider.issued.push(accessToken);
         const refreshToken =
-          answer.refreshToken === null ? undefined : answer.refreshToken ?? (provider.rotate ? `rt-${counter}` : options.form['refresh_token']);
+          answer.refreshToken === null ? undefined : (answer.refreshToken ?? (provider.rotate ? `rt-${counter}` : options.form['refresh_token']));
         return {
           body: JSON.stringify({
             access_token: accessToken,
@@ -150,7 +150,13 @@ export interface SessionHarness {
 
 /** A session restored from a store that holds `tokens` (none: logged out). */
 export async function startSession(
-  options: { profile?: Record<string, unknown>; tokens?: StoredTokens; store?: MemoryStore; provider?: FakeProvider; onEvent?: (event: BrokerEvent) => void } = {},
+  options: {
+    profile?: Record<string, unknown>;
+    tokens?: StoredTokens;
+    store?: MemoryStore;
+    provider?: FakeProvider;
+    onEvent?: (event: BrokerEvent) => void;
+  } = {},
 ): Promise<SessionHarness> {
   const profile = profileConfig(options.profile);
   const store = options.store ?? new MemoryStore();

@@ -26,7 +26,9 @@ export async function signInHeadless(harness: BrokerHarness, app: BrokerClient, 
   await login;
 }
 
-export async function startSignedIn(options: { idp?: TestIdpOptions; profile?: Record<string, unknown>; signIn?: boolean; config?: Record<string, unknown> } = {}): Promise<SignedIn> {
+export async function startSignedIn(
+  options: { idp?: TestIdpOptions; profile?: Record<string, unknown>; signIn?: boolean; config?: Record<string, unknown> } = {},
+): Promise<SignedIn> {
   const idp = await startTestIdp(options.idp ?? { accessTokenTtl: 600 });
   let harness: BrokerHarness | undefined;
   let app: BrokerClient | undefined;

@@ -32,7 +32,27 @@ export const VERSION_BODY = { major: '1', minor: '32', gitVersion: 'v1.32.0-toke
 export function selfSignedCertificate(dir: string): { key: Buffer; cert: Buffer } {
   const key = path.join(dir, 'key.pem');
   const cert = path.join(dir, 'cert.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+      '-days',
+      '1',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ],
+    { stdio: 'ignore' },
+  );
   return { key: fs.readFileSync(key), cert: fs.readFileSync(cert) };
 }
 
@@ -49,7 +69,17 @@ export async function startTlsApi(idp: TestIdp, dir: string): Promise<TlsApi> {
       else if (token !== undefined && !rejected.has(token) && (await idp.introspect(token)).active) status = pathname === '/version' ? 200 : 404;
       requests.push({ path: pathname, token, status });
       // Kubernetes answers a Status object; kubectl shows its message.
-      const body = status === 200 ? VERSION_BODY : { kind: 'Status', apiVersion: 'v1', status: 'Failure', message: status === 401 ? 'Unauthorized' : 'not found', reason: status === 401 ? 'Unauthorized' : 'NotFound', code: status };
+      const body =
+        status === 200
+          ? VERSION_BODY
+          : {
+              kind: 'Status',
+              apiVersion: 'v1',
+              status: 'Failure',
+              message: status === 401 ? 'Unauthorized' : 'not found',
+              reason: status === 401 ? 'Unauthorized' : 'NotFound',
+              code: status,
+            };
       res.writeHead(status, { 'content-type': 'application/json' });
       res.end(JSON.stringify(body));
     })().catch(() => res.writeHead(500).end());

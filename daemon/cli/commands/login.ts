@@ -46,7 +46,9 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
       const until = result.expiresAt === undefined ? '' : `; access token valid until ${new Date(result.expiresAt).toLocaleTimeString()}`;
       context.out(`Signed in to ${result.profile}${who ? ` as ${who}` : ''}${until}.`);
       if (result.previousSubject !== undefined) {
-        context.err(`Note: this is a different account than the previous session of ${result.profile} (was ${result.previousSubject}, now ${result.subject ?? 'unknown'}).`);
+        context.err(
+          `Note: this is a different account than the previous session of ${result.profile} (was ${result.previousSubject}, now ${result.subject ?? 'unknown'}).`,
+        );
       }
     }
     return 0;

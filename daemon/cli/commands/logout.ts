@@ -32,7 +32,9 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     context.out(`  keychain:   ${result.keychainCleared ? 'tokens deleted' : 'no tokens were stored'}`);
     context.out(`  revocation: ${result.revoked ? 'refresh token revoked at the provider' : `not revoked (${result.revokeError ?? 'unknown reason'})`}`);
     if (result.logoutUrl) {
-      context.out(`  provider:   ${values['no-browser'] ? 'to end the provider session too, open' : 'logout page opened in the browser; if it did not open, visit'}:`);
+      context.out(
+        `  provider:   ${values['no-browser'] ? 'to end the provider session too, open' : 'logout page opened in the browser; if it did not open, visit'}:`,
+      );
       context.out(`              ${result.logoutUrl}`);
     } else context.out('  provider:   no logout endpoint; the provider session (if any) is untouched');
     return 0;

@@ -83,7 +83,9 @@ async function schemeFromConfig(profileName: string | undefined, configFile: str
     const none = config.path === null ? ` (there is no config file at ${file})` : '';
     throw new BrokerError(
       'PROFILE_NOT_FOUND',
-      name === undefined ? `name a profile with --profile or a scheme with --scheme${none}` : `no profile named "${name}"${none}; or name the scheme with --scheme`,
+      name === undefined
+        ? `name a profile with --profile or a scheme with --scheme${none}`
+        : `no profile named "${name}"${none}; or name the scheme with --scheme`,
     );
   }
   if (profile.redirectUri === 'loopback' || /^https?:/.test(profile.redirectUri)) {

@@ -30,7 +30,13 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
   const { values, positionals } = parse(
     'service',
     argv,
-    { 'dry-run': { type: 'boolean' }, json: { type: 'boolean' }, config: { type: 'string' }, follow: { type: 'boolean', short: 'f' }, lines: { type: 'string', short: 'n' } },
+    {
+      'dry-run': { type: 'boolean' },
+      json: { type: 'boolean' },
+      config: { type: 'string' },
+      follow: { type: 'boolean', short: 'f' },
+      lines: { type: 'string', short: 'n' },
+    },
     true,
   );
   const action = positionals[0];

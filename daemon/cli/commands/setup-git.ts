@@ -67,7 +67,9 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     try {
       execFileSync('git', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (error) {
-      context.err(`tokenbroker: setup-git: git ${args.slice(0, 3).join(' ')} failed: ${((error as { stderr?: Buffer }).stderr ?? '').toString().trim() || (error as Error).message}`);
+      context.err(
+        `tokenbroker: setup-git: git ${args.slice(0, 3).join(' ')} failed: ${((error as { stderr?: Buffer }).stderr ?? '').toString().trim() || (error as Error).message}`,
+      );
       return 1;
     }
   }

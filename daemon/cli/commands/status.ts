@@ -43,12 +43,19 @@ export function formatStatus(status: StatusResult, now: number): string {
   const rows = status.profiles.map((p) => profileRow(p, now));
   const header = ['PROFILE', 'STATE', 'USER', 'EXPIRES', 'NEXT REFRESH', 'LAST REFRESH', 'ISSUER'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const format = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const format = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   lines.push(format(header), ...rows.map(format));
   // An account switch is never silent (the subject changed at a sign-in).
   for (const p of status.profiles) {
     if (p.previousSubject !== undefined && p.accountChangedAt !== undefined) {
-      lines.push('', `ACCOUNT CHANGED: ${p.name} was signed in as ${p.previousSubject}; since ${new Date(p.accountChangedAt).toISOString()} (${relative(p.accountChangedAt, now)}) it is ${p.subject ?? 'signed out'}${p.email ? ` (${p.email})` : ''}.`);
+      lines.push(
+        '',
+        `ACCOUNT CHANGED: ${p.name} was signed in as ${p.previousSubject}; since ${new Date(p.accountChangedAt).toISOString()} (${relative(p.accountChangedAt, now)}) it is ${p.subject ?? 'signed out'}${p.email ? ` (${p.email})` : ''}.`,
+      );
     }
   }
   // A clock far off the provider's (measured by the daemon at its last refresh) gets a line of its own.

@@ -45,8 +45,14 @@ export async function startAgent(options: {
   fs.mkdirSync(home, { recursive: true, mode: 0o700 });
   fs.mkdirSync(tmp, { recursive: true, mode: 0o700 });
   const socketPath = path.join(tmp, 'oidc-agent.sock');
-  const env: NodeJS.ProcessEnv = { ...process.env, HOME: home, TMPDIR: tmp, OIDC_SOCK: socketPath, OIDC_ENCRYPTION_PW: 'bench-pw',
-    ...(options.httpProxy ? { http_proxy: options.httpProxy, no_proxy: '', NO_PROXY: '' } : {}) };
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    HOME: home,
+    TMPDIR: tmp,
+    OIDC_SOCK: socketPath,
+    OIDC_ENCRYPTION_PW: 'bench-pw',
+    ...(options.httpProxy ? { http_proxy: options.httpProxy, no_proxy: '', NO_PROXY: '' } : {}),
+  };
   const version = (spawnSync('oidc-agent', ['--version'], { encoding: 'utf8' }).stdout || '').trim().split('\n')[0] ?? 'oidc-agent';
   const child: ChildProcess = spawn('oidc-agent', ['-d', '--no-autoload', '--quiet', '-a', socketPath], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

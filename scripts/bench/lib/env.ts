@@ -103,7 +103,11 @@ async function startSlowBroker(keychainService: string, config: unknown, timeout
     configPath,
     child,
     output: () => output,
-    logs: () => output.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>),
+    logs: () =>
+      output
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
     exited,
     stop,
   };

@@ -51,8 +51,6 @@ export interface LoadResult {
   readonly serverCpuUsPerRequest: number | null;
 }
 
-
-
 const LOAD_CLIENT = path.join(BENCH_DIR, 'load-client.mjs');
 const DIST_CLIENT = pathToFileURL(path.join(ROOT, 'dist', 'client', 'index.js')).href;
 
