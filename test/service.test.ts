@@ -36,7 +36,7 @@ function sandbox() {
 describe('systemd user unit', () => {
   it('renders with absolute paths and passes systemd-analyze verify', () => {
     const unit = renderSystemdUnit(NODE, CLI);
-    expect(unit).toContain(`ExecStart=${NODE} ${CLI} daemon`);
+    expect(unit).toContain(`ExecStart=${NODE} --max-old-space-size=128 ${CLI} daemon`);
     expect(unit).toMatch(/^Restart=on-failure$/m);
     expect(unit).toMatch(/^NoNewPrivileges=yes$/m);
     expect(unit).not.toMatch(/@(NODE|CLI)@/);
@@ -54,7 +54,7 @@ describe('systemd user unit', () => {
 
   it('quotes paths with spaces and escapes % for systemd', () => {
     const unit = renderSystemdUnit('/opt/my node/bin/node', '/home/a%b/cli.js');
-    expect(unit).toContain('ExecStart="/opt/my node/bin/node" /home/a%%b/cli.js daemon');
+    expect(unit).toContain('ExecStart="/opt/my node/bin/node" --max-old-space-size=128 /home/a%%b/cli.js daemon');
   });
 });
 
@@ -70,7 +70,7 @@ describe('launchd agent', () => {
     ) as Record<string, unknown>;
     expect(parsed).toMatchObject({
       Label: 'dev.tokenbroker.daemon',
-      ProgramArguments: [NODE, CLI, 'daemon'],
+      ProgramArguments: [NODE, '--max-old-space-size=128', CLI, 'daemon'],
       RunAtLoad: true,
       KeepAlive: { SuccessfulExit: false },
       StandardOutPath: '/Users/ada/Library/Logs/tokenbroker/tokenbroker.log',
@@ -115,7 +115,7 @@ describe('tokenbroker service', () => {
     expect(first.code).toBe(0);
     const report = JSON.parse(first.stdout) as { filesWritten: Array<{ path: string }>; schemes: string[] };
     expect(report.filesWritten.map((f) => f.path)).toEqual([box.unit, desktop]);
-    expect(fs.readFileSync(box.unit, 'utf8')).toContain(`ExecStart=${NODE} ${CLI} daemon`);
+    expect(fs.readFileSync(box.unit, 'utf8')).toContain(`ExecStart=${NODE} --max-old-space-size=128 ${CLI} daemon`);
     expect(fs.existsSync(desktop)).toBe(true);
     expect(box.recorded()).toEqual([
       'systemctl --user show --property=Version',
