@@ -10,6 +10,8 @@ export const EXIT = {
   LOGIN_REQUIRED: 5,
   CONFIG_INVALID: 6,
   SERVICE_MANAGER_ERROR: 7,
+  /** Whoever read our output closed it early (as a process ended by SIGPIPE reports in a shell). */
+  BROKEN_PIPE: 141,
 } as const;
 
 export function exitCodeFor(code: ErrorCode): number {

@@ -49,7 +49,8 @@ Environment:
   TOKENBROKER_LOG_LEVEL  the daemon's log level
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 daemon not running, 4 daemon already running,
-            5 login required, 6 config invalid, 130 cancelled.`;
+            5 login required, 6 config invalid, 130 cancelled,
+            141 the reader of the output went away.`;
 
 const context: CommandContext = {
   out: (text) => process.stdout.write(`${text}\n`),
@@ -94,6 +95,15 @@ function report(error: unknown, json: boolean): number {
   }
   context.err(`tokenbroker: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
   return EXIT.ERROR;
+}
+
+// A reader that goes away early (`tokenbroker scheme register --dry-run | head -3`) is not our error: stop
+// quietly with the status a shell gives a process ended by SIGPIPE (128 + 13), as `cat` or `git log` would.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(EXIT.BROKEN_PIPE);
+  });
 }
 
 const argv = process.argv.slice(2);
