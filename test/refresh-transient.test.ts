@@ -80,7 +80,8 @@ describe('transient failures', () => {
     expect(served.accessToken).toBe(old.accessToken);
     expect(await idp.introspect(served.accessToken)).toMatchObject({ active: true });
     expect(await profileStatus(app)).toMatchObject({
-      state: 'active',
+      // active between attempts; refreshing when the next backoff attempt is already under way (a busy machine)
+      state: expect.stringMatching(/^(active|refreshing)$/),
       consecutiveFailures: expect.any(Number),
       lastRefresh: { ok: false, code: 'IDP_UNAVAILABLE' },
     });
