@@ -28,7 +28,7 @@ import { idpProfile, startBroker, type BrokerHarness } from './support/broker.js
 import { startTestIdp, type TestIdp } from './support/idp.js';
 import { sleep, storedEntry } from './support/refresh-e2e.js';
 
-const TRIALS = Number(process.env['TOKENBROKER_LOGOUT_CRASH_TRIALS'] ?? 30);
+const TRIALS = Number(process.env['TOKENBROKER_LOGOUT_CRASH_TRIALS'] ?? 12);
 const SEED = Number(process.env['TOKENBROKER_CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 const REVOCATION = /^\/token\/revocation$/;
 const DISCOVERY = /^\/\.well-known\/openid-configuration$/;

@@ -30,8 +30,8 @@ import type { DaemonProcess } from './support/daemon.js';
 import { startTestIdp, type TestIdp } from './support/idp.js';
 import { sleep, storedEntry } from './support/refresh-e2e.js';
 
-const UNIFORM = Number(process.env['TOKENBROKER_ROTATION_KILLS'] ?? 20);
-const TARGETED = Number(process.env['TOKENBROKER_ROTATION_TARGETED'] ?? 10);
+const UNIFORM = Number(process.env['TOKENBROKER_ROTATION_KILLS'] ?? 10);
+const TARGETED = Number(process.env['TOKENBROKER_ROTATION_TARGETED'] ?? 6);
 const SEED = Number(process.env['TOKENBROKER_ROTATION_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
 const TOKEN_ENDPOINT = /^\/token$/;
 const SHORT_TTL = 3;
