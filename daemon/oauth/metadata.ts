@@ -3,11 +3,10 @@
  * Discovery for any OIDC provider, or derived from the Wristband preset (which documents no discovery).
  */
 import { BrokerError } from '../../proto/errors.js';
-import type { ProfileConfig } from '../config.js';
-import { isLoopbackHost } from '../config.js';
 import type { HttpClient } from './http.js';
 import { ProviderEndpointError, classifyHttpFailure, errorCodeFor, parseJsonObject } from './provider-error.js';
-import { wristbandMetadata, type WristbandMetadataOptions } from './wristband.js';
+import { isLoopbackHost } from './url-rules.js';
+import { wristbandMetadata, type WristbandConfig, type WristbandMetadataOptions } from './wristband.js';
 
 export interface ProviderMetadata {
   readonly issuer: string;
@@ -112,6 +111,15 @@ export async function discover(issuer: string, http: HttpClient): Promise<Provid
   return parseDiscoveryDocument(document, issuer);
 }
 
+/** What metadata resolution needs to know of a profile (a `ProfileConfig` is one). */
+export interface ProviderSource {
+  /** The profile's name, for messages. */
+  readonly name: string;
+  readonly provider: 'oidc' | 'wristband';
+  readonly issuer: string;
+  readonly wristband?: WristbandConfig;
+}
+
 export interface ResolveOptions {
   /** How long discovered metadata is reused. @default 3600000 (1 hour) */
   readonly ttlMs?: number;
@@ -135,7 +143,7 @@ export function clearProviderMetadataCache(): void {
  * The metadata of a profile's provider: derived for the Wristband preset, otherwise discovered and cached
  * per issuer (one fetch shared by concurrent callers; a failure is not cached).
  */
-export function resolveProviderMetadata(profile: ProfileConfig, http: HttpClient, options: ResolveOptions = {}): Promise<ProviderMetadata> {
+export function resolveProviderMetadata(profile: ProviderSource, http: HttpClient, options: ResolveOptions = {}): Promise<ProviderMetadata> {
   if (profile.provider === 'wristband') {
     if (profile.wristband === undefined) {
       return Promise.reject(new BrokerError('CONFIG_INVALID', `profile ${profile.name}: the wristband preset has no settings`, { field: 'wristband' }));
