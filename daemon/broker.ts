@@ -6,7 +6,7 @@
 import { BrokerError, type BrokerEvent, type CallbackResult, type ProfileStatus } from '../proto/index.js';
 import type { OpenBrowser } from './browser.js';
 import type { BrokerConfig } from './config.js';
-import type { Handlers } from './ipc-server.js';
+import type { Handlers } from './ipc/ipc-server.js';
 import type { Logger } from './log.js';
 import type { Caller } from './loopback-listener.js';
 import { createHttpClient, extractState, resolveProviderMetadata } from './oauth/index.js';

@@ -26,9 +26,9 @@ import {
   type ParamsOf,
   type Request,
   type RequestId,
-} from '../proto/index.js';
+} from '../../proto/index.js';
 import { BrokerParser, REJECTED_FRAME, isRejectedFrame } from './ipc-parser.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 
 /** What a handler knows about the request it answers. */
 export interface RequestContext {

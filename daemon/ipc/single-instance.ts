@@ -4,7 +4,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import { ENVELOPE_REQUEST, ENVELOPE_RESPONSE, FrameDecoder, PROTOCOL_VERSION, encodeFrame, isPlainObject } from '../proto/index.js';
+import { ENVELOPE_REQUEST, ENVELOPE_RESPONSE, FrameDecoder, PROTOCOL_VERSION, encodeFrame, isPlainObject } from '../../proto/index.js';
 
 export class AlreadyRunningError extends Error {
   override readonly name = 'AlreadyRunningError';

@@ -7,16 +7,16 @@ import { BrokerError, PROTOCOL_VERSION, type StatusResult } from '../proto/index
 import { systemBrowser, type OpenBrowser } from './browser.js';
 import { Broker } from './broker.js';
 import { loadConfig, type BrokerConfig } from './config.js';
-import { IpcServer } from './ipc-server.js';
+import { IpcServer } from './ipc/ipc-server.js';
 import { createLogger, type LogLevel, type Logger } from './log.js';
-import { AlreadyRunningError, claimSocket } from './single-instance.js';
-import { SocketDirError, prepareSocketDir } from './socket-dir.js';
+import { AlreadyRunningError, claimSocket } from './ipc/single-instance.js';
+import { SocketDirError, prepareSocketDir } from './ipc/socket-dir.js';
 import { statusPage } from './status-page.js';
 import { KeychainStore, type TokenStore } from './store/keychain.js';
 import { packageVersion } from './version.js';
 
-export { AlreadyRunningError } from './single-instance.js';
-export { SocketDirError } from './socket-dir.js';
+export { AlreadyRunningError } from './ipc/single-instance.js';
+export { SocketDirError } from './ipc/socket-dir.js';
 
 export interface DaemonOptions {
   readonly socketPath: string;
