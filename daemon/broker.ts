@@ -13,7 +13,7 @@ import { createHttpClient, extractState, resolveProviderMetadata } from './oauth
 import { startClockWatch, type ClockWatch } from './session/clock-watch.js';
 import { PendingRevocations } from './session/pending-revocations.js';
 import { Session } from './session/session.js';
-import type { TokenStore } from './store/keychain.js';
+import type { TokenStore } from './store/types.js';
 
 export interface BrokerOptions {
   readonly config: BrokerConfig;

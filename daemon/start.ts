@@ -12,7 +12,8 @@ import { createLogger, type LogLevel, type Logger } from './log.js';
 import { AlreadyRunningError, claimSocket } from './ipc/single-instance.js';
 import { SocketDirError, prepareSocketDir } from './ipc/socket-dir.js';
 import { statusPage } from './status-page.js';
-import { KeychainStore, type TokenStore } from './store/keychain.js';
+import { KeychainStore } from './store/keychain.js';
+import type { TokenStore } from './store/types.js';
 import { packageVersion } from './version.js';
 
 export { AlreadyRunningError } from './ipc/single-instance.js';
