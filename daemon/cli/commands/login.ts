@@ -1,7 +1,7 @@
 import { connect, type LoginResult } from '../../../client/index.js';
 import type { CommandContext } from '../context.js';
 import { parse } from '../usage.js';
-import { formatDuration } from './status.js';
+import { formatDuration } from '../../duration.js';
 
 export const help = `Usage: tokenbroker login [--profile NAME] [--no-browser] [--json] [--socket PATH]
 
