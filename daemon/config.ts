@@ -195,18 +195,25 @@ export function loadConfig(file: string, options: { readonly allowMissing?: bool
   } catch (error) {
     throw new BrokerError('CONFIG_INVALID', `${file} is not valid JSON: ${(error as Error).message}`);
   }
+  return { path: file, ...parseConfig(json, file) };
+}
+
+/**
+ * Validates an already parsed config object. Throws CONFIG_INVALID naming the field; the message starts
+ * with `source` (the file) when given.
+ */
+export function parseConfig(json: unknown, source?: string): Omit<BrokerConfig, 'path'> {
   try {
-    return { path: file, ...parseConfig(json) };
+    return resolveConfig(json);
   } catch (error) {
-    if (error instanceof BrokerError) {
-      throw new BrokerError('CONFIG_INVALID', `${file}: ${error.message}`, error.field === undefined ? {} : { field: error.field });
-    }
-    throw error;
+    if (!(error instanceof BrokerError)) throw error;
+    // The checks are the protocol's combinators, which say BAD_REQUEST; in a config file that is CONFIG_INVALID.
+    const message = source === undefined ? error.message : `${source}: ${error.message}`;
+    throw new BrokerError('CONFIG_INVALID', message, { ...(error.field === undefined ? {} : { field: error.field }), cause: error });
   }
 }
 
-/** Validates an already parsed config object (throws BAD_REQUEST naming the field). */
-export function parseConfig(json: unknown): Omit<BrokerConfig, 'path'> {
+function resolveConfig(json: unknown): Omit<BrokerConfig, 'path'> {
   const raw = fileShape(json, '');
   const profiles = new Map<string, ProfileConfig>();
   for (const [name, value] of Object.entries(raw.profiles ?? {})) {

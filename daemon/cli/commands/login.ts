@@ -1,5 +1,6 @@
 import { connect, type LoginResult } from '../../../client/index.js';
 import type { CommandContext } from '../context.js';
+import { EXIT } from '../exit-codes.js';
 import { parse } from '../usage.js';
 import { formatDuration } from '../../duration.js';
 
@@ -57,7 +58,7 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     if (process.stderr.isTTY) process.stderr.write('\n');
     if (cancelled) {
       context.err('tokenbroker: sign-in cancelled.');
-      return 130;
+      return EXIT.CANCELLED;
     }
     throw error;
   } finally {
