@@ -13,15 +13,9 @@ export function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefin
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(abortError(signal));
     signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
+    const stopListening = () => signal.removeEventListener('abort', onAbort);
+    // Both reactions run in the same tick, in this order: the listener is gone before the caller resumes.
+    void promise.then(stopListening, stopListening);
+    void promise.then(resolve, reject);
   });
 }

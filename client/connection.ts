@@ -8,7 +8,7 @@ import path from 'node:path';
 // Each proto module by name rather than the proto/index.js barrel: `tokenbroker token` starts a
 // process per call, and every module loaded (the barrel, validate.js) is start-up time.
 import { BrokerError, isErrorCode, type WireError } from '../proto/errors.js';
-import { FrameDecoder, FramingError, encodeFrame } from '../proto/framing.js';
+import { FrameDecoder, encodeFrame, type FramingError } from '../proto/framing.js';
 import { EVENT_NAMES, type BrokerEvent, type HelloResult } from '../proto/messages.js';
 import { isPlainObject } from '../proto/validate.js';
 import { ENVELOPE_EVENT, ENVELOPE_REQUEST, ENVELOPE_RESPONSE, PROTOCOL_VERSION } from '../proto/version.js';

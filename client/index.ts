@@ -275,12 +275,13 @@ export class BrokerClient {
   }
 
   /** Closes the connection; pending calls fail with CONNECTION_LOST. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
     this.reconnector.stop();
     this.handlers.clear();
     this.connection?.close();
     this.connection = undefined;
+    return Promise.resolve();
   }
 
   private connectionFor(): Promise<Connection> {

@@ -54,7 +54,7 @@ function optionalEndpoint(value: unknown, field: string): string | undefined {
 function optionalStringArray(value: unknown, field: string): readonly string[] | undefined {
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw invalid(field, 'is not an array of strings');
-  return value as string[];
+  return value;
 }
 
 /**
@@ -101,10 +101,12 @@ export async function discover(issuer: string, http: HttpClient): Promise<Provid
   const url = issuer.replace(/\/$/, '') + OPENID_CONFIGURATION_PATH;
   let body: string;
   try {
-    body = (await http.get(url, { followRedirect: true })).body as string;
+    body = (await http.get(url, { followRedirect: true })).body;
   } catch (error) {
     const details = classifyHttpFailure(error, 'discovery document');
-    throw new ProviderEndpointError(errorCodeFor({ ...details, oauthError: undefined }), details.message, details);
+    // An OAuth error code means nothing on a discovery document: classify by the failure's kind alone.
+    const { oauthError: _notOAuth, ...withoutOAuthError } = details;
+    throw new ProviderEndpointError(errorCodeFor(withoutOAuthError), details.message, details);
   }
   const document = parseJsonObject(body);
   if (document === undefined) throw new BrokerError('IDP_ERROR', `provider metadata at ${url} is not a JSON object`);
@@ -148,11 +150,9 @@ export function resolveProviderMetadata(profile: ProviderSource, http: HttpClien
     if (profile.wristband === undefined) {
       return Promise.reject(new BrokerError('CONFIG_INVALID', `profile ${profile.name}: the wristband preset has no settings`, { field: 'wristband' }));
     }
-    try {
-      return Promise.resolve(wristbandMetadata(profile.wristband, options.wristband));
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+    const wristband = profile.wristband;
+    // A throw inside the executor rejects the promise.
+    return new Promise((resolve) => resolve(wristbandMetadata(wristband, options.wristband)));
   }
   const now = (options.now ?? Date.now)();
   const cached = discoveryCache.get(profile.issuer);

@@ -61,7 +61,7 @@ export function checkRedirectUri(value: string, field: string): void {
  */
 export function loopbackRedirect(redirectUri: string): { readonly port: number; readonly path: string } | undefined {
   if (redirectUri === 'loopback') return { port: 0, path: '/callback' };
-  const match = /^http:\/\/127\.0\.0\.1(?::(\d{1,5}))?(\/[A-Za-z0-9._~\/-]*)?$/.exec(redirectUri);
+  const match = /^http:\/\/127\.0\.0\.1(?::(\d{1,5}))?(\/[A-Za-z0-9._~/-]*)?$/.exec(redirectUri);
   if (!match || /\/\.\.?(\/|$)/.test(match[2] ?? '')) return undefined; // the browser would normalise dot segments
   const port = match[1] === undefined ? 0 : Number(match[1]);
   if (match[1] !== undefined && (port < 1 || port > 65535)) return undefined;

@@ -69,7 +69,7 @@ export function decodeEntry(raw: string): DecodeResult {
   if (issuer !== undefined && !isText(issuer)) return bad('issuer', 'a non-empty string or nothing');
   if (clientId !== undefined && !isText(clientId)) return bad('clientId', 'a non-empty string or nothing');
 
-  const tokens: StoredTokens = { accessToken: new Secret(accessToken), expiresAt, scopes: [...(scopes as string[])], tokenType, savedAt };
+  const tokens: StoredTokens = { accessToken: new Secret(accessToken), expiresAt, scopes: [...scopes], tokenType, savedAt };
   if (refreshToken !== undefined) tokens.refreshToken = new Secret(refreshToken);
   if (idToken !== undefined) tokens.idToken = new Secret(idToken);
   if (subject !== undefined) tokens.subject = subject;
