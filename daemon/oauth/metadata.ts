@@ -4,25 +4,12 @@
  */
 import { BrokerError } from '../../proto/errors.js';
 import type { HttpClient } from './http.js';
+import type { ProviderMetadata } from './provider-metadata.js';
 import { ProviderEndpointError, classifyHttpFailure, errorCodeFor, parseJsonObject } from './provider-error.js';
 import { isLoopbackHost } from './url-rules.js';
 import { wristbandMetadata, type WristbandConfig, type WristbandMetadataOptions } from './wristband.js';
 
-export interface ProviderMetadata {
-  readonly issuer: string;
-  readonly authorizationEndpoint: string;
-  readonly tokenEndpoint: string;
-  readonly revocationEndpoint?: string;
-  readonly endSessionEndpoint?: string;
-  readonly userinfoEndpoint?: string;
-  readonly jwksUri: string;
-  /** How to build the logout URL: OIDC RP-Initiated Logout, or Wristband's `/api/v1/logout`. */
-  readonly logoutStyle: 'oidc' | 'wristband';
-  /** RFC 9207 §3: the provider puts `iss` in every authorization response. */
-  readonly authorizationResponseIssParameterSupported: boolean;
-  /** `id_token_signing_alg_values_supported` (OIDC Discovery §3), when the provider listed it. */
-  readonly idTokenSigningAlgValuesSupported?: readonly string[];
-}
+export type { ProviderMetadata } from './provider-metadata.js';
 
 /** The provider metadata document's path (OIDC Discovery §4). */
 export const OPENID_CONFIGURATION_PATH = '/.well-known/openid-configuration';

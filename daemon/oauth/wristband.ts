@@ -8,7 +8,7 @@
  *   token issuer (`https://{applicationVanityDomain}`).
  */
 import { BrokerError } from '../../proto/errors.js';
-import type { ProviderMetadata } from './metadata.js';
+import type { ProviderMetadata } from './provider-metadata.js';
 import { isLoopbackHost } from './url-rules.js';
 
 /** The Wristband preset's settings, as configured (`profiles.<name>.wristband`). */
