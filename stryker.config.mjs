@@ -13,7 +13,7 @@ export default {
   checkers: ['typescript'],
   tsconfigFile: 'tsconfig.json',
   typescriptChecker: { prioritizePerformanceOverAccuracy: true },
-  mutate: ['proto/**/*.ts', 'daemon/oauth/**/*.ts', 'daemon/session/**/*.ts', 'daemon/socket-dir.ts', 'daemon/ipc-server.ts', 'client/**/*.ts'],
+  mutate: ['proto/**/*.ts', 'daemon/oauth/**/*.ts', 'daemon/session/**/*.ts', 'daemon/ipc/socket-dir.ts', 'daemon/ipc/ipc-server.ts', 'client/**/*.ts'],
   coverageAnalysis: 'perTest',
   ignorePatterns: ['dist', 'bench', 'reports', 'launchd', 'systemd'],
   concurrency: Number(process.env['STRYKER_CONCURRENCY'] ?? 2),

@@ -8,9 +8,11 @@ import path from 'node:path';
 // Each proto module by name rather than the proto/index.js barrel: `tokenbroker token` starts a
 // process per call, and every module loaded (the barrel, validate.js) is start-up time.
 import { BrokerError, isErrorCode, type WireError } from '../proto/errors.js';
-import { FrameDecoder, FramingError, encodeFrame } from '../proto/framing.js';
+import { FrameDecoder, encodeFrame, type FramingError } from '../proto/framing.js';
 import { EVENT_NAMES, type BrokerEvent, type HelloResult } from '../proto/messages.js';
+import { isPlainObject } from '../proto/validate.js';
 import { ENVELOPE_EVENT, ENVELOPE_REQUEST, ENVELOPE_RESPONSE, PROTOCOL_VERSION } from '../proto/version.js';
+import { abortError } from './abort.js';
 
 // fs and net through process.getBuiltinModule, not `import`: an ESM import of a builtin builds a facade
 // of all its exports, which pulls in their lazy parts (fs: fs/promises, readline, watchers, …; net:
@@ -221,10 +223,6 @@ export class Connection {
   }
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 function settledEarly(error: BrokerError, onSettled: (() => void) | undefined): Promise<never> {
   onSettled?.();
   return Promise.reject(error);
@@ -235,10 +233,6 @@ function toBrokerError(value: unknown): BrokerError {
     return BrokerError.fromWire(value as unknown as WireError);
   }
   return new BrokerError('INTERNAL', 'the daemon answered with a malformed error');
-}
-
-function abortError(signal: AbortSignal | undefined): BrokerError {
-  return new BrokerError('ABORTED', 'the call was aborted', { cause: signal?.reason });
 }
 
 function connectError(socketPath: string, error: NodeJS.ErrnoException): BrokerError {

@@ -24,8 +24,10 @@ import type {
   TokenGetParams,
   TokenResult,
 } from '../proto/messages.js';
-import { MAX_IN_FLIGHT_PER_CONNECTION } from '../proto/version.js';
+import { withSignal } from './abort.js';
 import { Connection } from './connection.js';
+import { Reconnector } from './reconnect.js';
+import { SlotQueue } from './slot-queue.js';
 import { resolveSocketPath } from './socket-path.js';
 
 export { BrokerError } from '../proto/errors.js';
@@ -90,14 +92,6 @@ interface ResolvedOptions {
   readonly reconnect: boolean;
 }
 
-interface Waiter {
-  wake(): void;
-  woken: boolean;
-}
-
-const RECONNECT_MIN_MS = 100;
-const RECONNECT_MAX_MS = 5_000;
-
 /** Connects to the daemon. Rejects with DAEMON_NOT_RUNNING when nothing listens. */
 export async function connect(options: ConnectOptions = {}): Promise<BrokerClient> {
   const client = new BrokerClient(options);
@@ -110,17 +104,11 @@ export class BrokerClient {
   private connection: Connection | undefined;
   private connecting: Promise<Connection> | undefined;
   private readonly handlers = new Map<EventHandler, ReadonlySet<EventName> | undefined>();
-  /** Calls waiting for one of the connection's MAX_IN_FLIGHT_PER_CONNECTION slots, in order. */
-  private readonly waiting: Waiter[] = [];
-  /** Slots handed to woken waiters that have not sent yet (so a new call cannot take them first). */
-  private reserved = 0;
-  /** Frees a call's slot; handed to Connection.request, which calls it once per call. */
-  private readonly release = (): void => {
-    const next = this.waiting.shift();
-    if (next) this.wake(next);
-  };
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private reconnectDelay = RECONNECT_MIN_MS;
+  private readonly slots = new SlotQueue();
+  private readonly reconnector = new Reconnector(
+    () => this.connectionFor(),
+    () => !this.closed && this.handlers.size > 0,
+  );
   private closed = false;
 
   constructor(options: ConnectOptions = {}) {
@@ -269,8 +257,8 @@ export class BrokerClient {
     const timeoutMs = options.timeoutMs ?? this.options.timeoutMs;
     // Fast path, the common case: connected, and a slot free with nobody queued ahead.
     const connection = this.connection;
-    if (connection !== undefined && !connection.isClosed && this.waiting.length === 0 && this.hasSlot(connection)) {
-      return connection.request(method, params, timeoutMs, options.signal, this.release) as Promise<ResultOf<M>>;
+    if (connection !== undefined && !connection.isClosed && this.slots.canSendNow(connection.inFlight)) {
+      return connection.request(method, params, timeoutMs, options.signal, this.slots.release) as Promise<ResultOf<M>>;
     }
     return this.requestQueued(method, params, options, timeoutMs);
   }
@@ -279,52 +267,21 @@ export class BrokerClient {
   private async requestQueued<M extends MethodName>(method: M, params: ParamsOf<M>, options: CallOptions, timeoutMs: number): Promise<ResultOf<M>> {
     const deadline = Date.now() + timeoutMs;
     const connection = await withSignal(this.connectionFor(), options.signal);
-    const waited = this.waiting.length > 0 || !this.hasSlot(connection);
-    if (waited) await this.slot(options.signal);
+    const waited = this.slots.mustWait(connection.inFlight);
+    if (waited) await this.slots.acquire(options.signal);
     const remaining = Math.max(1, deadline - Date.now());
-    if (waited) this.reserved--; // the reserved slot becomes this call's, in the same tick as it is sent
-    return (await connection.request(method, params, remaining, options.signal, this.release)) as ResultOf<M>;
+    if (waited) this.slots.take(); // the reserved slot becomes this call's, in the same tick as it is sent
+    return (await connection.request(method, params, remaining, options.signal, this.slots.release)) as ResultOf<M>;
   }
 
   /** Closes the connection; pending calls fail with CONNECTION_LOST. */
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.reconnectTimer);
+    this.reconnector.stop();
     this.handlers.clear();
     this.connection?.close();
     this.connection = undefined;
-  }
-
-  private hasSlot(connection: Connection): boolean {
-    return connection.inFlight + this.reserved < MAX_IN_FLIGHT_PER_CONNECTION;
-  }
-
-  /**
-   * Keeps at most MAX_IN_FLIGHT_PER_CONNECTION requests on the wire; the rest wait here in order. On
-   * return the caller holds a reserved slot, which it takes over when it sends.
-   */
-  private async slot(signal: AbortSignal | undefined): Promise<void> {
-    const waiter: Waiter = { wake: () => {}, woken: false };
-    const woken = new Promise<void>((resolve) => (waiter.wake = resolve));
-    this.waiting.push(waiter);
-    try {
-      await withSignal(woken, signal);
-    } catch (error) {
-      const index = this.waiting.indexOf(waiter);
-      if (index !== -1) this.waiting.splice(index, 1);
-      else if (waiter.woken) {
-        // Aborted just after being handed a slot: pass it on.
-        this.reserved--;
-        this.release();
-      }
-      throw error;
-    }
-  }
-
-  private wake(waiter: Waiter): void {
-    waiter.woken = true;
-    this.reserved++;
-    waiter.wake();
+    return Promise.resolve();
   }
 
   private connectionFor(): Promise<Connection> {
@@ -335,7 +292,7 @@ export class BrokerClient {
     })
       .then(async (connection) => {
         this.connection = connection;
-        this.reconnectDelay = RECONNECT_MIN_MS;
+        this.reconnector.reset();
         if (this.closed) connection.close();
         else if (this.handlers.size > 0) {
           await connection.request('subscribe', {}, this.options.timeoutMs);
@@ -362,38 +319,7 @@ export class BrokerClient {
   private onClose(connection: Connection): void {
     if (this.connection === connection) this.connection = undefined;
     // Let queued callers find out (they will reconnect or fail with DAEMON_NOT_RUNNING).
-    for (const waiter of this.waiting.splice(0)) this.wake(waiter);
-    if (!this.closed && this.options.reconnect && this.handlers.size > 0) this.scheduleReconnect();
+    this.slots.wakeAll();
+    if (!this.closed && this.options.reconnect && this.handlers.size > 0) this.reconnector.schedule();
   }
-
-  /** With subscribers, reconnect in the background with capped exponential backoff. */
-  private scheduleReconnect(): void {
-    clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => {
-      this.connectionFor().catch(() => {
-        this.reconnectDelay = Math.min(this.reconnectDelay * 2, RECONNECT_MAX_MS);
-        if (!this.closed && this.handlers.size > 0) this.scheduleReconnect();
-      });
-    }, this.reconnectDelay);
-    this.reconnectTimer.unref();
-  }
-}
-
-function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(new BrokerError('ABORTED', 'the call was aborted', { cause: signal.reason }));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(new BrokerError('ABORTED', 'the call was aborted', { cause: signal.reason }));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }

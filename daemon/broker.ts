@@ -6,14 +6,14 @@
 import { BrokerError, type BrokerEvent, type CallbackResult, type ProfileStatus } from '../proto/index.js';
 import type { OpenBrowser } from './browser.js';
 import type { BrokerConfig } from './config.js';
-import type { Handlers } from './ipc-server.js';
+import type { Handlers } from './ipc/ipc-server.js';
 import type { Logger } from './log.js';
 import type { Caller } from './loopback-listener.js';
 import { createHttpClient, extractState, resolveProviderMetadata } from './oauth/index.js';
 import { startClockWatch, type ClockWatch } from './session/clock-watch.js';
 import { PendingRevocations } from './session/pending-revocations.js';
 import { Session } from './session/session.js';
-import type { TokenStore } from './store/keychain.js';
+import type { TokenStore } from './store/types.js';
 
 export interface BrokerOptions {
   readonly config: BrokerConfig;

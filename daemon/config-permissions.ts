@@ -1,7 +1,7 @@
 /**
  * The config file decides where the broker sends refresh tokens (the issuer) and which browser URL it
  * opens: whoever can write it can redirect a user's tokens. So, like the socket directory
- * (socket-dir.ts), the file and the directory it lives in must be the user's own and closed to writes
+ * (ipc/socket-dir.ts), the file and the directory it lives in must be the user's own and closed to writes
  * by others. Checked on the file the path resolves to (symlinks followed) and on that file's directory.
  *
  * - owner: the current user, or root (a config managed by the administrator; root can do anything anyway);

@@ -22,17 +22,11 @@ import {
   type Check,
 } from '../proto/index.js';
 import { RESERVED_AUTHORIZATION_PARAMS } from './oauth/authorization-request.js';
+import { checkHttpsUrl, checkRedirectUri, isLoopbackHost } from './oauth/url-rules.js';
+import type { WristbandConfig } from './oauth/wristband.js';
 
 export type RefreshFailurePolicy = 'relogin' | 'logout';
 export type ReloginBrowser = 'on-demand' | 'immediately';
-
-export interface WristbandConfig {
-  readonly applicationVanityDomain: string;
-  readonly tenantDomain?: string;
-  readonly tenantName?: string;
-  readonly tenantCustomDomain?: string;
-  readonly isApplicationCustomDomainActive: boolean;
-}
 
 export interface RetryConfig {
   /** Attempts per refresh before the session waits for its next backoff slot. @default 3 */
@@ -201,18 +195,25 @@ export function loadConfig(file: string, options: { readonly allowMissing?: bool
   } catch (error) {
     throw new BrokerError('CONFIG_INVALID', `${file} is not valid JSON: ${(error as Error).message}`);
   }
+  return { path: file, ...parseConfig(json, file) };
+}
+
+/**
+ * Validates an already parsed config object. Throws CONFIG_INVALID naming the field; the message starts
+ * with `source` (the file) when given.
+ */
+export function parseConfig(json: unknown, source?: string): Omit<BrokerConfig, 'path'> {
   try {
-    return { path: file, ...parseConfig(json) };
+    return resolveConfig(json);
   } catch (error) {
-    if (error instanceof BrokerError) {
-      throw new BrokerError('CONFIG_INVALID', `${file}: ${error.message}`, error.field === undefined ? {} : { field: error.field });
-    }
-    throw error;
+    if (!(error instanceof BrokerError)) throw error;
+    // The checks are the protocol's combinators, which say BAD_REQUEST; in a config file that is CONFIG_INVALID.
+    const message = source === undefined ? error.message : `${source}: ${error.message}`;
+    throw new BrokerError('CONFIG_INVALID', message, { ...(error.field === undefined ? {} : { field: error.field }), cause: error });
   }
 }
 
-/** Validates an already parsed config object (throws BAD_REQUEST naming the field). */
-export function parseConfig(json: unknown): Omit<BrokerConfig, 'path'> {
+function resolveConfig(json: unknown): Omit<BrokerConfig, 'path'> {
   const raw = fileShape(json, '');
   const profiles = new Map<string, ProfileConfig>();
   for (const [name, value] of Object.entries(raw.profiles ?? {})) {
@@ -285,72 +286,4 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
     onRefreshFailure: raw.onRefreshFailure ?? 'relogin',
     reloginBrowser: raw.reloginBrowser ?? 'on-demand',
   };
-}
-
-/** An issuer must be https, except on a loopback host (local test providers). */
-export function checkHttpsUrl(value: string, field: string): string {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new BrokerError('BAD_REQUEST', `${field}: expected an absolute URL such as "https://login.example.com", got ${JSON.stringify(value)}`, { field });
-  }
-  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && isLoopbackHost(url.hostname))) {
-    throw new BrokerError('BAD_REQUEST', `${field}: must use https (http is allowed only for 127.0.0.1, [::1] and localhost)`, { field });
-  }
-  if (url.search !== '' || url.hash !== '') {
-    throw new BrokerError('BAD_REQUEST', `${field}: must not have a query or fragment`, { field });
-  }
-  return value;
-}
-
-/** "loopback", a private-use scheme URI (RFC 8252 §7.1), or an http loopback URI (§7.3). */
-function checkRedirectUri(value: string, field: string): void {
-  if (value === 'loopback') return;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new BrokerError('BAD_REQUEST', `${field}: expected "loopback" or a URI such as "com.example.broker:/callback", got ${JSON.stringify(value)}`, {
-      field,
-    });
-  }
-  if (url.protocol === 'http:' && isLoopbackHost(url.hostname)) {
-    // RFC 8252 §7.3, §8.3: the IPv4 literal, which is what the listener binds. "localhost" may resolve
-    // to ::1 first, and [::1] is a port nobody listens on: another local program could take either.
-    if (loopbackRedirect(value) === undefined) {
-      throw new BrokerError(
-        'BAD_REQUEST',
-        `${field}: a loopback redirect must be http://127.0.0.1[:port]/path (the IP literal the broker listens on; RFC 8252 §8.3), no query or fragment, or just "loopback"`,
-        { field },
-      );
-    }
-    return;
-  }
-  if (url.protocol === 'https:' || url.protocol === 'http:') {
-    throw new BrokerError('BAD_REQUEST', `${field}: a web URL cannot reach the broker; use a custom scheme or "loopback"`, { field });
-  }
-  // RFC 8252 §7.1: a reverse-domain scheme the app controls.
-  if (!/^[a-z][a-z0-9+.-]*\.[a-z0-9+.-]+:$/.test(url.protocol)) {
-    throw new BrokerError('BAD_REQUEST', `${field}: use a reverse-domain scheme such as "com.example.broker:/callback" (RFC 8252 §7.1)`, { field });
-  }
-}
-
-/**
- * Where the loopback listener of a redirect URI listens: `"loopback"` → any free port and
- * `/callback`; `http://127.0.0.1:18080/cb` → port 18080 (fixed), `/cb`; `http://127.0.0.1/cb` → any
- * free port, `/cb` (RFC 8252 §7.3: providers accept any port for a loopback URI registered without one).
- * Undefined for anything else (custom schemes, other hosts).
- */
-export function loopbackRedirect(redirectUri: string): { readonly port: number; readonly path: string } | undefined {
-  if (redirectUri === 'loopback') return { port: 0, path: '/callback' };
-  const match = /^http:\/\/127\.0\.0\.1(?::(\d{1,5}))?(\/[A-Za-z0-9._~\/-]*)?$/.exec(redirectUri);
-  if (!match || /\/\.\.?(\/|$)/.test(match[2] ?? '')) return undefined; // the browser would normalise dot segments
-  const port = match[1] === undefined ? 0 : Number(match[1]);
-  if (match[1] !== undefined && (port < 1 || port > 65535)) return undefined;
-  return { port, path: match[2] ?? '/' };
-}
-
-export function isLoopbackHost(host: string): boolean {
-  return host === '127.0.0.1' || host === '[::1]' || host === '::1' || host === 'localhost';
 }

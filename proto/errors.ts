@@ -43,6 +43,10 @@ export const ERROR_CODES = [
    * systemctl or launchctl) or refused a step. Nothing is left installed.
    */
   'SERVICE_MANAGER_ERROR',
+  /** Daemon start-up only, never on the wire: another daemon already answers on the socket (exit 4). */
+  'ALREADY_RUNNING',
+  /** Daemon start-up only, never on the wire: the socket's directory cannot be created or is not private to the user. */
+  'SOCKET_DIR_UNSAFE',
   // Raised by the client library, never sent by the daemon:
   /** Nothing listens on the socket. */
   'DAEMON_NOT_RUNNING',

@@ -3,7 +3,7 @@
  * (`params.minValidSeconds`), so a developer in any language can see what to fix.
  */
 import { BrokerError } from './errors.js';
-import { EVENT_NAMES, type MethodName, type Request, type RequestId } from './messages.js';
+import { EVENT_NAMES, type MethodName, type ParamsOf, type Request, type RequestId } from './messages.js';
 import { MAX_STATUS_PAGE_PROFILES } from './version.js';
 
 /** A check returns the validated value or throws BAD_REQUEST naming `path`. */
@@ -127,7 +127,10 @@ export const object =
 export const PROFILE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const profileName = string({ min: 1, max: 64, pattern: PROFILE_NAME_PATTERN, what: 'a profile name (letters, digits, ".", "_", "-"; at most 64)' });
 
-const paramChecks: { readonly [M in MethodName]: Check<unknown> } = {
+/** One check per method, typed by it: a check whose output is not that method's params does not compile. */
+type ParamChecks = { readonly [M in MethodName]: Check<ParamsOf<M>> };
+
+const paramChecks: ParamChecks = {
   hello: object({
     protocolVersion: integer({ min: 0, max: 1_000_000 }),
     client: optional(string({ max: 128 })),
@@ -177,10 +180,19 @@ export function parseRequest(data: unknown): Request {
   if (!isPlainObject(data)) throw badRequest('request', 'an object with id, method and params', data);
   const id = requestId(data['id'], 'id');
   const method = data['method'];
-  if (typeof method !== 'string' || !Object.hasOwn(paramChecks, method)) {
+  if (typeof method !== 'string' || !isMethodName(method)) {
     throw badRequest('method', `one of ${METHOD_NAMES.join(', ')}`, method);
   }
   const rawParams = Object.hasOwn(data, 'params') ? data['params'] : {};
-  const params = paramChecks[method as MethodName](rawParams, 'params');
+  return requestOf(id, method, rawParams);
+}
+
+function isMethodName(name: string): name is MethodName {
+  return Object.hasOwn(paramChecks, name);
+}
+
+function requestOf<M extends MethodName>(id: RequestId, method: M, rawParams: unknown): Request {
+  const params: ParamsOf<M> = paramChecks[method](rawParams, 'params');
+  // `params` is M's by the table's type; TypeScript cannot pick the member of the union `Request` for a generic M.
   return { id, method, params } as Request;
 }

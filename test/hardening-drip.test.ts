@@ -2,7 +2,7 @@
  * Frames dripped byte by byte: a hostile process (test/support/hostile-drip.mjs) keeps connections that each
  * write a status request padded to just under the frame cap one byte at a time. node-ipc's parser re-scanned
  * (and re-measured) the whole partial frame on every chunk, so a dripped frame cost work quadratic in its
- * size; daemon/ipc-parser.ts scans only the new chunk. Measured here, in the same run: a bystander app's
+ * size; daemon/ipc/ipc-parser.ts scans only the new chunk. Measured here, in the same run: a bystander app's
  * token.get latency without and with the attack, and the daemon's CPU time per MiB dripped.
  *
  *   node scripts/with-keyring.mjs npx vitest run test/hardening-drip.test.ts

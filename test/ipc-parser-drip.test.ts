@@ -6,7 +6,7 @@
  * End-to-end figures: test/hardening-drip.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import { BrokerParser, isRejectedFrame } from '../daemon/ipc-parser.js';
+import { BrokerParser, isRejectedFrame } from '../daemon/ipc/ipc-parser.js';
 import { ENVELOPE_REQUEST, ENVELOPE_RESPONSE, ENVELOPE_EVENT, FRAME_DELIMITER, MAX_MESSAGE_BYTES } from '../proto/index.js';
 
 function parser() {

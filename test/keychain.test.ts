@@ -17,13 +17,13 @@ import { Secret } from '../daemon/secret.js';
 import {
   KEYCHAIN_SERVICE,
   KeychainStore,
-  MemoryStore,
   PROBE_ACCOUNT,
   type CorruptEntry,
   type KeytarLike,
   type StoredTokens,
   type TokenStore,
 } from '../daemon/store/keychain.js';
+import { MemoryStore } from './support/memory-store.js';
 import { onPath, requireOrSkip } from './support/prerequisites.js';
 
 const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -5,7 +5,8 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { BrokerError } from '../proto/index.js';
-import { MemoryStore, type StoredTokens } from '../daemon/store/keychain.js';
+import type { StoredTokens } from '../daemon/store/types.js';
+import { MemoryStore } from './support/memory-store.js';
 import { METADATA, settle, signedInTokens, startSession, type SessionHarness } from './support/session-fakes.js';
 
 const T0 = Date.UTC(2030, 0, 1);

@@ -13,7 +13,7 @@ import type { BrokerEvent } from '../proto/index.js';
 import type { HttpClient, ProviderMetadata } from '../daemon/oauth/index.js';
 import { Session } from '../daemon/session/session.js';
 import { followLauncher } from './support/broker.js';
-import { MemoryStore } from '../daemon/store/keychain.js';
+import { MemoryStore } from './support/memory-store.js';
 import { ISSUER, METADATA, profileConfig, settle } from './support/session-fakes.js';
 
 const KID = 'nonce-test-key';

@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { checkSocketDir, prepareSocketDir, SocketDirError } from '../daemon/socket-dir.js';
+import { checkSocketDir, prepareSocketDir, SocketDirError } from '../daemon/ipc/socket-dir.js';
 
 let root: string;
 beforeAll(() => {

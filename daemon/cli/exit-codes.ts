@@ -10,6 +10,8 @@ export const EXIT = {
   LOGIN_REQUIRED: 5,
   CONFIG_INVALID: 6,
   SERVICE_MANAGER_ERROR: 7,
+  /** `login` cancelled with Ctrl-C (128 + SIGINT, as shells report it). */
+  CANCELLED: 130,
   /** Whoever read our output closed it early (as a process ended by SIGPIPE reports in a shell). */
   BROKEN_PIPE: 141,
 } as const;
@@ -22,6 +24,8 @@ export function exitCodeFor(code: ErrorCode): number {
       return EXIT.LOGIN_REQUIRED;
     case 'CONFIG_INVALID':
       return EXIT.CONFIG_INVALID;
+    case 'ALREADY_RUNNING':
+      return EXIT.ALREADY_RUNNING;
     case 'BAD_REQUEST':
       return EXIT.USAGE;
     case 'SERVICE_MANAGER_ERROR':

@@ -3,7 +3,8 @@ import path from 'node:path';
 import { connect } from '../../client/index.js';
 import { BrokerError } from '../../proto/index.js';
 import { packageVersion } from '../version.js';
-import { formatSeconds, result, type CheckResult, type DoctorContext } from './types.js';
+import { formatDuration } from '../duration.js';
+import { result, type CheckResult, type DoctorContext } from './types.js';
 
 const TITLE = 'daemon';
 const START_FIX = 'start it: "tokenbroker service install" (runs it now and at every login), or "tokenbroker daemon" in a terminal';
@@ -40,7 +41,7 @@ export async function checkDaemon(context: DoctorContext): Promise<CheckResult> 
   try {
     const status = await client.status();
     const profiles = status.profiles.length === 1 ? '1 profile' : `${status.profiles.length} profiles`;
-    const detail = `running: pid ${status.pid}, version ${status.daemonVersion}, up ${formatSeconds(status.uptimeSeconds)}, ${profiles}, socket ${status.socketPath}`;
+    const detail = `running: pid ${status.pid}, version ${status.daemonVersion}, up ${formatDuration(status.uptimeSeconds * 1000)}, ${profiles}, socket ${status.socketPath}`;
     const ours = packageVersion();
     if (status.daemonVersion !== ours) {
       return result(

@@ -1,10 +1,10 @@
 /**
  * `socket-dir`: the directory that holds the daemon's socket keeps other users out: a real directory,
- * ours, mode 0700 (the same rule the daemon enforces at start-up, daemon/socket-dir.ts).
+ * ours, mode 0700 (the same rule the daemon enforces at start-up, daemon/ipc/socket-dir.ts).
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { SocketDirError, checkSocketDir } from '../socket-dir.js';
+import { SocketDirError, checkSocketDir } from '../ipc/socket-dir.js';
 import { result, type CheckResult } from './types.js';
 
 const TITLE = 'socket directory';

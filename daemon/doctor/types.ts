@@ -52,15 +52,3 @@ export interface DoctorContext {
 export function result(id: string, title: string, status: CheckStatus, detail: string, fix?: string): CheckResult {
   return fix === undefined ? { id, title, status, detail } : { id, title, status, detail, fix };
 }
-
-/** "3s", "4m 10s", "2h 5m", "3d 4h". */
-export function formatSeconds(total: number): string {
-  const s = Math.max(0, Math.round(total));
-  const d = Math.floor(s / 86400);
-  const h = Math.floor((s % 86400) / 3600);
-  const m = Math.floor((s % 3600) / 60);
-  if (d > 0) return `${d}d ${h}h`;
-  if (h > 0) return `${h}h ${m}m`;
-  if (m > 0) return `${m}m ${s % 60}s`;
-  return `${s}s`;
-}

@@ -4,7 +4,7 @@
  */
 import { BrokerError } from '../../proto/errors.js';
 import { Secret } from '../secret.js';
-import type { ProviderMetadata } from './metadata.js';
+import type { ProviderMetadata } from './provider-metadata.js';
 import { calculateCodeChallenge, generateCodeVerifier, randomUrlSafe } from './pkce.js';
 
 /** Parameters the broker sets itself; `extraParams` cannot replace them. */

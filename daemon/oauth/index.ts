@@ -6,9 +6,11 @@ export {
   resolveProviderMetadata,
   clearProviderMetadataCache,
   type ProviderMetadata,
+  type ProviderSource,
   type ResolveOptions,
 } from './metadata.js';
-export { wristbandMetadata, wristbandTenantHost, WRISTBAND_PATHS, type WristbandMetadataOptions } from './wristband.js';
+export { wristbandMetadata, wristbandTenantHost, WRISTBAND_PATHS, type WristbandConfig, type WristbandMetadataOptions } from './wristband.js';
+export { checkHttpsUrl, checkRedirectUri, isLoopbackHost, loopbackRedirect } from './url-rules.js';
 export { generateCodeVerifier, calculateCodeChallenge } from './pkce.js';
 export {
   createAuthorizationRequest,

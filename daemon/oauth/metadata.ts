@@ -3,27 +3,13 @@
  * Discovery for any OIDC provider, or derived from the Wristband preset (which documents no discovery).
  */
 import { BrokerError } from '../../proto/errors.js';
-import type { ProfileConfig } from '../config.js';
-import { isLoopbackHost } from '../config.js';
 import type { HttpClient } from './http.js';
+import type { ProviderMetadata } from './provider-metadata.js';
 import { ProviderEndpointError, classifyHttpFailure, errorCodeFor, parseJsonObject } from './provider-error.js';
-import { wristbandMetadata, type WristbandMetadataOptions } from './wristband.js';
+import { isLoopbackHost } from './url-rules.js';
+import { wristbandMetadata, type WristbandConfig, type WristbandMetadataOptions } from './wristband.js';
 
-export interface ProviderMetadata {
-  readonly issuer: string;
-  readonly authorizationEndpoint: string;
-  readonly tokenEndpoint: string;
-  readonly revocationEndpoint?: string;
-  readonly endSessionEndpoint?: string;
-  readonly userinfoEndpoint?: string;
-  readonly jwksUri: string;
-  /** How to build the logout URL: OIDC RP-Initiated Logout, or Wristband's `/api/v1/logout`. */
-  readonly logoutStyle: 'oidc' | 'wristband';
-  /** RFC 9207 §3: the provider puts `iss` in every authorization response. */
-  readonly authorizationResponseIssParameterSupported: boolean;
-  /** `id_token_signing_alg_values_supported` (OIDC Discovery §3), when the provider listed it. */
-  readonly idTokenSigningAlgValuesSupported?: readonly string[];
-}
+export type { ProviderMetadata } from './provider-metadata.js';
 
 /** The provider metadata document's path (OIDC Discovery §4). */
 export const OPENID_CONFIGURATION_PATH = '/.well-known/openid-configuration';
@@ -55,7 +41,7 @@ function optionalEndpoint(value: unknown, field: string): string | undefined {
 function optionalStringArray(value: unknown, field: string): readonly string[] | undefined {
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string')) throw invalid(field, 'is not an array of strings');
-  return value as string[];
+  return value;
 }
 
 /**
@@ -102,14 +88,25 @@ export async function discover(issuer: string, http: HttpClient): Promise<Provid
   const url = issuer.replace(/\/$/, '') + OPENID_CONFIGURATION_PATH;
   let body: string;
   try {
-    body = (await http.get(url, { followRedirect: true })).body as string;
+    body = (await http.get(url, { followRedirect: true })).body;
   } catch (error) {
     const details = classifyHttpFailure(error, 'discovery document');
-    throw new ProviderEndpointError(errorCodeFor({ ...details, oauthError: undefined }), details.message, details);
+    // An OAuth error code means nothing on a discovery document: classify by the failure's kind alone.
+    const { oauthError: _notOAuth, ...withoutOAuthError } = details;
+    throw new ProviderEndpointError(errorCodeFor(withoutOAuthError), details.message, details);
   }
   const document = parseJsonObject(body);
   if (document === undefined) throw new BrokerError('IDP_ERROR', `provider metadata at ${url} is not a JSON object`);
   return parseDiscoveryDocument(document, issuer);
+}
+
+/** What metadata resolution needs to know of a profile (a `ProfileConfig` is one). */
+export interface ProviderSource {
+  /** The profile's name, for messages. */
+  readonly name: string;
+  readonly provider: 'oidc' | 'wristband';
+  readonly issuer: string;
+  readonly wristband?: WristbandConfig;
 }
 
 export interface ResolveOptions {
@@ -135,16 +132,14 @@ export function clearProviderMetadataCache(): void {
  * The metadata of a profile's provider: derived for the Wristband preset, otherwise discovered and cached
  * per issuer (one fetch shared by concurrent callers; a failure is not cached).
  */
-export function resolveProviderMetadata(profile: ProfileConfig, http: HttpClient, options: ResolveOptions = {}): Promise<ProviderMetadata> {
+export function resolveProviderMetadata(profile: ProviderSource, http: HttpClient, options: ResolveOptions = {}): Promise<ProviderMetadata> {
   if (profile.provider === 'wristband') {
     if (profile.wristband === undefined) {
       return Promise.reject(new BrokerError('CONFIG_INVALID', `profile ${profile.name}: the wristband preset has no settings`, { field: 'wristband' }));
     }
-    try {
-      return Promise.resolve(wristbandMetadata(profile.wristband, options.wristband));
-    } catch (error) {
-      return Promise.reject(error as Error);
-    }
+    const wristband = profile.wristband;
+    // A throw inside the executor rejects the promise.
+    return new Promise((resolve) => resolve(wristbandMetadata(wristband, options.wristband)));
   }
   const now = (options.now ?? Date.now)();
   const cached = discoveryCache.get(profile.issuer);

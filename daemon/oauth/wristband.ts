@@ -8,9 +8,17 @@
  *   token issuer (`https://{applicationVanityDomain}`).
  */
 import { BrokerError } from '../../proto/errors.js';
-import type { WristbandConfig } from '../config.js';
-import { isLoopbackHost } from '../config.js';
-import type { ProviderMetadata } from './metadata.js';
+import type { ProviderMetadata } from './provider-metadata.js';
+import { isLoopbackHost } from './url-rules.js';
+
+/** The Wristband preset's settings, as configured (`profiles.<name>.wristband`). */
+export interface WristbandConfig {
+  readonly applicationVanityDomain: string;
+  readonly tenantDomain?: string;
+  readonly tenantName?: string;
+  readonly tenantCustomDomain?: string;
+  readonly isApplicationCustomDomainActive: boolean;
+}
 
 export const WRISTBAND_PATHS = {
   authorize: '/api/v1/oauth2/authorize',

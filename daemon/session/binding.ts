@@ -7,7 +7,7 @@
  * treated as bound to nothing: a new sign-in is required.
  */
 import type { ProfileConfig } from '../config.js';
-import type { StoredTokens } from '../store/keychain.js';
+import type { StoredTokens } from '../store/types.js';
 
 /** Why stored tokens cannot be used with this profile: `issuer_changed`, `client_changed`, `binding_unknown`; undefined when they can. */
 export type BindingProblem = 'issuer_changed' | 'client_changed' | 'binding_unknown';

@@ -13,7 +13,7 @@
  */
 import type { ProfileConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import type { StoredTokens } from '../store/keychain.js';
+import type { StoredTokens } from '../store/types.js';
 
 export interface FailurePolicyDeps {
   readonly profile: ProfileConfig;

@@ -9,9 +9,9 @@
  * only launches, for the life of the login.
  */
 import { BrokerError } from '../../proto/index.js';
-import { loopbackRedirect, type ProfileConfig } from '../config.js';
+import type { ProfileConfig } from '../config.js';
 import { startLoopbackListener, type Caller, type LoopbackListener } from '../loopback-listener.js';
-import { createAuthorizationRequest, type AuthorizationRequest, type ProviderMetadata } from '../oauth/index.js';
+import { createAuthorizationRequest, loopbackRedirect, type AuthorizationRequest, type ProviderMetadata } from '../oauth/index.js';
 
 export interface LoginOutcome {
   readonly subject?: string;

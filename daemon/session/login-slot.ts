@@ -4,10 +4,10 @@
  */
 import { BrokerError } from '../../proto/index.js';
 import type { OpenBrowser } from '../browser.js';
-import { loopbackRedirect, type ProfileConfig } from '../config.js';
+import type { ProfileConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Caller, startLoopbackListener } from '../loopback-listener.js';
-import type { ProviderMetadata } from '../oauth/index.js';
+import { loopbackRedirect, type ProviderMetadata } from '../oauth/index.js';
 import { PendingLogin } from './login-flow.js';
 
 export interface LoginStart {

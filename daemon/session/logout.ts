@@ -12,7 +12,7 @@ import type { OpenBrowser } from '../browser.js';
 import type { ProfileConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { buildLogoutUrl, revokeToken, type HttpClient, type ProviderMetadata } from '../oauth/index.js';
-import type { StoredTokens, TokenStore } from '../store/keychain.js';
+import type { StoredTokens, TokenStore } from '../store/types.js';
 import type { PendingRevocation } from '../store/revocation-entry.js';
 import type { PendingRevocations } from './pending-revocations.js';
 

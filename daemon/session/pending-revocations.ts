@@ -11,7 +11,7 @@ import type { Logger } from '../log.js';
 import { randomUrlSafe } from '../oauth/pkce.js';
 import { revokeToken, type HttpClient, type ProviderMetadata, type RevocationResult } from '../oauth/index.js';
 import type { PendingRevocation } from '../store/revocation-entry.js';
-import type { StoredTokens, TokenStore } from '../store/keychain.js';
+import type { StoredTokens, TokenStore } from '../store/types.js';
 
 export interface PendingRevocationsOptions {
   readonly store: TokenStore;

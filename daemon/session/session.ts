@@ -15,7 +15,7 @@ import PQueue from 'p-queue';
 import { BrokerError, type LastRefresh, type ProfileState, type ProfileStatus, type TokenResult } from '../../proto/index.js';
 import type { ProviderMetadata } from '../oauth/index.js';
 import type { Secret } from '../secret.js';
-import type { StoredTokens } from '../store/keychain.js';
+import type { StoredTokens } from '../store/types.js';
 import { randomUrlSafe } from '../oauth/pkce.js';
 import type { LoginOutcome, PendingLogin } from './login-flow.js';
 import { logout, type LogoutOutcome } from './logout.js';

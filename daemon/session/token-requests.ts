@@ -17,7 +17,7 @@ import {
 import type { Logger } from '../log.js';
 import { MAX_EXPIRES_IN_SECONDS } from '../oauth/token-endpoint.js';
 import type { Secret } from '../secret.js';
-import type { StoredTokens } from '../store/keychain.js';
+import type { StoredTokens } from '../store/types.js';
 import type { PendingLogin } from './login-flow.js';
 import { conservativeExpiry } from './schedule.js';
 

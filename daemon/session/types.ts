@@ -7,7 +7,7 @@ import type { ProfileConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import type { Caller, startLoopbackListener } from '../loopback-listener.js';
 import type { HttpClient, ProviderMetadata } from '../oauth/index.js';
-import type { TokenStore } from '../store/keychain.js';
+import type { TokenStore } from '../store/types.js';
 import type { PendingRevocations } from './pending-revocations.js';
 
 export interface SessionDeps {

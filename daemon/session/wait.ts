@@ -2,6 +2,7 @@
  * Waiting with a deadline and a client that may go away: the two primitives `token.get` needs while a
  * refresh is in flight or the next backoff slot is ahead.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { BrokerError } from '../../proto/index.js';
 
 function gone(): BrokerError {
@@ -23,18 +24,11 @@ export function raceDeadline<T>(attempt: Promise<T>, deadline: number, signal: A
 }
 
 /** Resolves at `at` (by `now`), or rejects when the signal fires first. */
-export function sleepUntil(at: number, signal: AbortSignal, now: () => number): Promise<void> {
-  if (signal.aborted) return Promise.reject(gone());
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(finish, Math.max(0, at - now()));
-    function finish() {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }
-    function onAbort() {
-      clearTimeout(timer);
-      reject(gone());
-    }
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
+export async function sleepUntil(at: number, signal: AbortSignal, now: () => number): Promise<void> {
+  if (signal.aborted) throw gone();
+  try {
+    await sleep(Math.max(0, at - now()), undefined, { signal });
+  } catch {
+    throw gone(); // the only way the timer rejects is the signal
+  }
 }

@@ -10,7 +10,8 @@ import { parseConfig, type ProfileConfig } from '../../daemon/config.js';
 import type { HttpClient, ProviderMetadata } from '../../daemon/oauth/index.js';
 import { Secret } from '../../daemon/secret.js';
 import { Session } from '../../daemon/session/session.js';
-import { MemoryStore, type StoredTokens } from '../../daemon/store/keychain.js';
+import type { StoredTokens } from '../../daemon/store/types.js';
+import { MemoryStore } from './memory-store.js';
 
 export const ISSUER = 'https://idp.example.test';
 

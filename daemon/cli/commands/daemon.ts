@@ -24,7 +24,7 @@ export async function run(argv: string[], _context: CommandContext): Promise<num
     throw new UsageError(`daemon: --log-level must be one of ${LOG_LEVELS.join(', ')}, got ${JSON.stringify(logLevel)}`);
   }
   const { defaultConfigPath } = await import('../../config.js');
-  const { runDaemon } = await import('../../main.js');
+  const { runDaemon } = await import('../../start.js');
   const explicit = values.config ?? process.env['TOKENBROKER_CONFIG'];
   return runDaemon({
     socketPath: values.socket ?? resolveSocketPath(),

@@ -1,7 +1,8 @@
 import { connect, type LoginResult } from '../../../client/index.js';
 import type { CommandContext } from '../context.js';
+import { EXIT } from '../exit-codes.js';
 import { parse } from '../usage.js';
-import { formatDuration } from './status.js';
+import { formatDuration } from '../../duration.js';
 
 export const help = `Usage: tokenbroker login [--profile NAME] [--no-browser] [--json] [--socket PATH]
 
@@ -57,7 +58,7 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     if (process.stderr.isTTY) process.stderr.write('\n');
     if (cancelled) {
       context.err('tokenbroker: sign-in cancelled.');
-      return 130;
+      return EXIT.CANCELLED;
     }
     throw error;
   } finally {

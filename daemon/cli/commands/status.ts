@@ -1,5 +1,6 @@
 import { connect } from '../../../client/index.js';
 import type { ProfileStatus, StatusResult } from '../../../proto/index.js';
+import { formatDuration } from '../../duration.js';
 import type { CommandContext } from '../context.js';
 import { parse } from '../usage.js';
 
@@ -91,16 +92,4 @@ function profileRow(p: ProfileStatus, now: number): string[] {
 export function relative(at: number, now: number): string {
   const delta = at - now;
   return delta >= 0 ? `in ${formatDuration(delta)}` : `${formatDuration(-delta)} ago`;
-}
-
-export function formatDuration(ms: number): string {
-  const total = Math.round(ms / 1000);
-  const d = Math.floor(total / 86400);
-  const h = Math.floor((total % 86400) / 3600);
-  const m = Math.floor((total % 3600) / 60);
-  const s = total % 60;
-  if (d > 0) return `${d}d ${h}h`;
-  if (h > 0) return `${h}h ${m}m`;
-  if (m > 0) return `${m}m ${s}s`;
-  return `${s}s`;
 }

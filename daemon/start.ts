@@ -6,17 +6,16 @@ import path from 'node:path';
 import { BrokerError, PROTOCOL_VERSION, type StatusResult } from '../proto/index.js';
 import { systemBrowser, type OpenBrowser } from './browser.js';
 import { Broker } from './broker.js';
+import { EXIT } from './cli/exit-codes.js';
 import { loadConfig, type BrokerConfig } from './config.js';
-import { IpcServer } from './ipc-server.js';
+import { IpcServer } from './ipc/ipc-server.js';
 import { createLogger, type LogLevel, type Logger } from './log.js';
-import { AlreadyRunningError, claimSocket } from './single-instance.js';
-import { SocketDirError, prepareSocketDir } from './socket-dir.js';
+import { claimSocket } from './ipc/single-instance.js';
+import { prepareSocketDir } from './ipc/socket-dir.js';
 import { statusPage } from './status-page.js';
-import { KeychainStore, type TokenStore } from './store/keychain.js';
+import { KeychainStore } from './store/keychain.js';
+import type { TokenStore } from './store/types.js';
 import { packageVersion } from './version.js';
-
-export { AlreadyRunningError } from './single-instance.js';
-export { SocketDirError } from './socket-dir.js';
 
 export interface DaemonOptions {
   readonly socketPath: string;
@@ -37,7 +36,7 @@ export interface RunningDaemon {
   stop(): Promise<void>;
 }
 
-/** Starts the daemon. Throws AlreadyRunningError, SocketDirError or a CONFIG_INVALID BrokerError. */
+/** Starts the daemon. Throws a BrokerError: ALREADY_RUNNING, SOCKET_DIR_UNSAFE, CONFIG_INVALID, … */
 export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon> {
   const log = createLogger(options.logLevel);
   const version = packageVersion();
@@ -117,15 +116,9 @@ export async function runDaemon(options: DaemonOptions): Promise<number> {
     try {
       daemon = await startDaemon(options);
     } catch (error) {
-      if (error instanceof AlreadyRunningError) {
-        process.stderr.write(`tokenbroker: ${error.message}\n`);
-        return 4;
-      }
-      if (error instanceof SocketDirError || error instanceof BrokerError) {
-        process.stderr.write(`tokenbroker: ${error.message}\n`);
-        return error instanceof BrokerError && error.code === 'CONFIG_INVALID' ? 6 : 1;
-      }
-      throw error;
+      if (!(error instanceof BrokerError)) throw error;
+      process.stderr.write(`tokenbroker: ${error.message}\n`);
+      return error.code === 'ALREADY_RUNNING' ? EXIT.ALREADY_RUNNING : error.code === 'CONFIG_INVALID' ? EXIT.CONFIG_INVALID : EXIT.ERROR;
     }
     log = daemon.log;
     const onSignal = (signal: NodeJS.Signals) => {

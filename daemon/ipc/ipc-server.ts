@@ -26,9 +26,9 @@ import {
   type ParamsOf,
   type Request,
   type RequestId,
-} from '../proto/index.js';
+} from '../../proto/index.js';
 import { BrokerParser, REJECTED_FRAME, isRejectedFrame } from './ipc-parser.js';
-import type { Logger } from './log.js';
+import type { Logger } from '../log.js';
 
 /** What a handler knows about the request it answers. */
 export interface RequestContext {
@@ -175,9 +175,7 @@ export class IpcServer {
       });
       const previousUmask = process.umask(0o177); // the socket file is born 0600
       try {
-        server.start();
-      } catch (error) {
-        reject(error);
+        server.start(); // a throw here rejects this promise (it is the executor's)
       } finally {
         process.umask(previousUmask);
       }
@@ -502,7 +500,7 @@ export class IpcServer {
         connection.subscribed = undefined;
         return {};
       default: {
-        const handler = this.options.handlers[request.method] as Handler<typeof request.method>;
+        const handler = this.options.handlers[request.method];
         return handler(request.params as never, connection.context);
       }
     }

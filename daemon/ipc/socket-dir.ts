@@ -4,9 +4,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
+import { BrokerError } from '../../proto/errors.js';
 
-export class SocketDirError extends Error {
-  override readonly name = 'SocketDirError';
+/** The socket's directory is not safe to listen in (code SOCKET_DIR_UNSAFE); the message says the fix. */
+export class SocketDirError extends BrokerError {
+  constructor(message: string, options: { readonly cause?: unknown } = {}) {
+    super('SOCKET_DIR_UNSAFE', message, options);
+  }
 }
 
 /** Creates (0700) or checks the directory that holds `socketPath`. Throws SocketDirError with the fix. */
@@ -16,7 +20,7 @@ export function prepareSocketDir(socketPath: string): string {
   try {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
-    throw new SocketDirError(`cannot create the socket directory ${dir}: ${(error as Error).message}`);
+    throw new SocketDirError(`cannot create the socket directory ${dir}: ${(error as Error).message}`, { cause: error });
   }
   checkSocketDir(dir);
   return dir;

@@ -4,7 +4,7 @@
  * server can answer with an error before it closes that connection.
  */
 import { AssuredParser, GuardedParser, IPCProtocolError } from 'node-ipc';
-import { ENVELOPE_REQUEST, FRAME_DELIMITER } from '../proto/index.js';
+import { ENVELOPE_REQUEST, FRAME_DELIMITER } from '../../proto/index.js';
 
 /** Set on the `data` of a synthetic message standing for a rejected frame; JSON cannot produce it. */
 export const REJECTED_FRAME = Symbol('rejectedFrame');

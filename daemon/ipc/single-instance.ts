@@ -4,10 +4,13 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import { ENVELOPE_REQUEST, ENVELOPE_RESPONSE, FrameDecoder, PROTOCOL_VERSION, encodeFrame, isPlainObject } from '../proto/index.js';
+import { BrokerError, ENVELOPE_REQUEST, ENVELOPE_RESPONSE, FrameDecoder, PROTOCOL_VERSION, encodeFrame, isPlainObject } from '../../proto/index.js';
 
-export class AlreadyRunningError extends Error {
-  override readonly name = 'AlreadyRunningError';
+/** Another daemon answers on the socket (code ALREADY_RUNNING). */
+export class AlreadyRunningError extends BrokerError {
+  constructor(message: string) {
+    super('ALREADY_RUNNING', message);
+  }
 }
 
 export type SocketProbe = { readonly kind: 'free' } | { readonly kind: 'stale' } | { readonly kind: 'live'; readonly pid?: number };
