@@ -12,7 +12,6 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerEvent } from '../proto/index.js';
 import type { HttpClient, ProviderMetadata } from '../daemon/oauth/index.js';
 import { Session } from '../daemon/session/session.js';
-import { followLauncher } from './support/broker.js';
 import { MemoryStore } from './support/memory-store.js';
 import { ISSUER, METADATA, profileConfig, settle } from './support/session-fakes.js';
 
@@ -96,7 +95,9 @@ function start(choice: NonceChoice): Harness {
     publish: (event) => void events.push(event),
     openBrowser: async (url) => {
       // The sign-in opens its one-time launcher; the browser follows it to the authorization URL.
-      browser.push(await followLauncher(url));
+      const launched = await fetch(url, { redirect: 'manual' });
+      await launched.body?.cancel();
+      browser.push(launched.headers.get('location') ?? url);
       return true;
     },
     onLoopbackCallback: async () => ({ ok: false, message: 'not used' }),
