@@ -232,7 +232,7 @@ describe.skipIf(
 });
 
 describe('macOS handler (generated, not run here)', () => {
-  const command = ['/usr/local/bin/node', '/Users/ada/tb/dist/cli/main.js', 'callback'];
+  const command: [string, string, string] = ['/usr/local/bin/node', '/Users/ada/tb/dist/cli/main.js', 'callback'];
 
   it('is an AppleScript applet that receives the URL through "open location" and quotes every word', () => {
     const source = appleScriptSource(SCHEME, command);
