@@ -17,7 +17,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../client/index.js';
-import { CLI, ROOT, runCli, runCommand, startDaemon, tempDir, waitFor, type DaemonProcess } from './support/daemon.js';
+import { CLI, ROOT, runCli, runCommand, startDaemon, waitFor, type DaemonProcess } from './support/daemon.js';
 import { requireOrSkip } from './support/prerequisites.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
