@@ -195,7 +195,7 @@ describe('the one-time launcher', () => {
   });
 
   it('answers 503 (and counts nothing) until the authorization URL is known', async () => {
-    let target: string | undefined;
+    let target: string | undefined = undefined;
     const onReplay = vi.fn();
     const listener = await listen({ launcher: { target: () => target, onReplay } });
     expect((await get(listener.launchUrl!)).status).toBe(503);

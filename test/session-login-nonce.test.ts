@@ -59,7 +59,7 @@ interface Harness {
   readonly browser: string[];
 }
 
-let sessions: Session[] = [];
+const sessions: Session[] = [];
 afterEach(() => {
   for (const session of sessions.splice(0)) session.dispose();
 });
