@@ -149,7 +149,7 @@ describe('transient failures', () => {
     expect(h.provider.refreshes()).toHaveLength(1);
     const failed = eventsNamed(h, 'refreshFailed');
     expect(failed).toHaveLength(1);
-    expect(failed[0]!.data).toMatchObject({ profile: 'main', code: 'IDP_UNAVAILABLE', retryAt: expect.any(Number) });
+    expect(failed[0]!.data).toMatchObject({ profile: 'main', code: 'IDP_UNAVAILABLE', retryAt: expect.any(Number) as unknown });
     expect(h.session.status()).toMatchObject({ state: 'active', consecutiveFailures: 1, lastRefresh: { ok: false, code: 'IDP_UNAVAILABLE' } });
 
     // Still valid: served, and asking does not add attempts beyond the schedule.
