@@ -92,14 +92,14 @@ function start(choice: NonceChoice): Harness {
     store,
     http: fakeHttp,
     log: pino({ level: 'silent' }),
-    metadata: async () => metadata,
+    metadata: () => Promise.resolve(metadata),
     publish: (event) => void events.push(event),
     openBrowser: async (url) => {
       // The sign-in opens its one-time launcher; the browser follows it to the authorization URL.
       browser.push(await followLauncher(url));
       return true;
     },
-    onLoopbackCallback: async () => ({ ok: false, message: 'not used' }),
+    onLoopbackCallback: () => Promise.resolve({ ok: false, message: 'not used' }),
     expectLogoutReturn: () => {},
   });
   sessions.push(session);
