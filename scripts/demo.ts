@@ -50,7 +50,7 @@ const noDisplay = process.platform === 'linux' && !process.env['DISPLAY'] && !pr
 const headless = values.headless || noDisplay;
 
 const step = (text: string) => process.stdout.write(`\n\x1b[1m▸ ${text}\x1b[0m\n`);
-const cleanups: Array<() => Promise<unknown> | unknown> = [];
+const cleanups: Array<() => unknown> = [];
 
 async function cleanup(): Promise<void> {
   for (const fn of cleanups.reverse()) {

@@ -93,7 +93,7 @@ describe('tokenbroker token --format', () => {
     }
     const r = await token(['--format', 'exec-credential'], { KUBERNETES_EXEC_INFO: '' });
     expect(JSON.parse(r.stdout)).toEqual(expected('client.authentication.k8s.io/v1'));
-    expect(JSON.parse(r.stdout).status.expirationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect((JSON.parse(r.stdout) as { status: { expirationTimestamp: string } }).status.expirationTimestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
   });
 
   it('exec-credential refuses an apiVersion it cannot answer, naming the supported ones (exit 2)', async () => {

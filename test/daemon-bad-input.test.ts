@@ -38,7 +38,7 @@ describe('bad input on the socket', () => {
     const raw = await rawConnect(daemon.socketPath);
     raw.write('{"type":"request","data":{"id":1,\f');
     const answer = await raw.next();
-    expect(answer.data['error']).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/not valid JSON/) });
+    expect(answer.data['error']).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/not valid JSON/) as unknown });
     await raw.closed;
     await stillServing();
   });
@@ -47,7 +47,7 @@ describe('bad input on the socket', () => {
     const raw = await rawConnect(daemon.socketPath);
     raw.write('{"type":"request","data":{"id":1,"method":"status","params":{"pad":"' + 'x'.repeat(MAX_MESSAGE_BYTES + 10) + '"}}}\f');
     const answer = await raw.next();
-    expect(answer.data['error']).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/maximum message size/) });
+    expect(answer.data['error']).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/maximum message size/) as unknown });
     await raw.closed;
     await stillServing();
   });

@@ -112,7 +112,7 @@ describe('frames dripped byte by byte', () => {
       },
     );
     dripper = child;
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       const last = chunk.trim().split('\n').at(-1);
       if (last) counters = JSON.parse(last) as typeof counters;
     });

@@ -158,7 +158,7 @@ async function underAttack(label: string, settings: Record<string, number>): Pro
   const child = spawn(process.execPath, [HOSTILE, daemon.socketPath, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
   hostile = child;
   let buffered = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     const lines = (buffered + chunk).split('\n');
     buffered = lines.pop()!;
     for (const line of lines) {

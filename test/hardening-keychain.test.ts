@@ -83,7 +83,7 @@ async function signedInSetup(): Promise<{
   token: string;
 }> {
   const root = tempDir('tb-keychain-');
-  cleanups.push(async () => fs.rmSync(root, { recursive: true, force: true }));
+  cleanups.push(() => fs.promises.rm(root, { recursive: true, force: true }));
   const bus = await PrivateBus.start(root);
   cleanups.push(() => bus.stop());
   const keyringFiles = { data: path.join(root, 'keyring-data'), run: path.join(root, 'keyring-run') };
@@ -162,7 +162,7 @@ describe.skipIf(!canRun)('keychain faults', () => {
     const [profile] = (JSON.parse((await runCli(['status', '--json'], { env: harness.env })).stdout) as { profiles: Array<Record<string, unknown>> }).profiles;
     expect(profile).toMatchObject({ state: 'logged-out', reason: 'keychain_unavailable' });
     const doctor = await doctorKeychain(harness);
-    expect(doctor).toMatchObject({ status: 'fail', fix: expect.stringMatching(/Secret Service|keyring/) });
+    expect(doctor).toMatchObject({ status: 'fail', fix: expect.stringMatching(/Secret Service|keyring/) as unknown });
 
     // A sign-in while it is gone fails at the keychain, with the same hint, and stores nothing anywhere.
     const attempt = await attemptLogin(harness);

@@ -17,7 +17,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect } from '../client/index.js';
-import { CLI, ROOT, runCli, runCommand, startDaemon, tempDir, waitFor, type DaemonProcess } from './support/daemon.js';
+import { CLI, ROOT, runCli, runCommand, startDaemon, waitFor, type DaemonProcess } from './support/daemon.js';
 import { requireOrSkip } from './support/prerequisites.js';
 
 const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -234,7 +234,7 @@ describe.skipIf(skip)('another local user', () => {
 
     it('our client refuses it with SOCKET_UNTRUSTED and sends it nothing; so do the CLI and a daemon asked to listen there', async () => {
       const error = await connect({ socketPath: impostorPath, reconnect: false }).catch((e: unknown) => e);
-      expect(error).toMatchObject({ code: 'SOCKET_UNTRUSTED', message: expect.stringMatching(new RegExp(`owned by uid ${other.uid}, not by you`)) });
+      expect(error).toMatchObject({ code: 'SOCKET_UNTRUSTED', message: expect.stringMatching(new RegExp(`owned by uid ${other.uid}, not by you`)) as unknown });
 
       // The realistic route: TOKENBROKER_SOCKET pointed at it.
       const token = await runCli(['token'], { env: { TOKENBROKER_SOCKET: impostorPath } });

@@ -213,7 +213,7 @@ describe('refresh under provider faults', () => {
           () => `${row.name}: refreshFailed`,
         );
         const event = events.slice(from).find((e) => e.event === 'refreshFailed')!;
-        expect(event.data, row.name).toMatchObject({ profile: 'main', code: row.code, retryAt: expect.any(Number) });
+        expect(event.data, row.name).toMatchObject({ profile: 'main', code: row.code, retryAt: expect.any(Number) as unknown });
         await expectRetrying(app, row.code, row.name);
 
         // Other apps keep getting the token, which the IdP still accepts.
@@ -260,7 +260,8 @@ describe('refresh under provider faults', () => {
 
         // The provider is back: the next backoff slot refreshes, no app and no user needed.
         const cleared = Date.now();
-        await (row.undo ?? (async () => faults.clearFaults()))();
+        if (row.undo === undefined) faults.clearFaults();
+        else await row.undo();
         await waitForEvent(events, 'tokenRefreshed', refreshedBefore + 1, RETRY.maxDelayMs + 4_000);
         const recovered = Date.now() - cleared;
         const after = await profileStatus(app);
@@ -416,7 +417,8 @@ describe('sign-in under provider faults', () => {
         expect(status.state, row.name).toBe('logged-out');
         expect(status.loginStartedAt, row.name).toBeUndefined(); // the failed sign-in is over, not left pending
         expect((await failure(app.getToken())).code, row.name).toBe('LOGIN_REQUIRED');
-        await (row.undo ?? (async () => faults.clearFaults()))();
+        if (row.undo === undefined) faults.clearFaults();
+        else await row.undo();
         rows.push([row.name, row.at, error.code, String(exchanges), error.message.slice(0, 110)]);
       }
       // The provider is healthy again: the next sign-in goes through.

@@ -153,7 +153,8 @@ async function trial(kind: Trial['kind'], run: (killNow: () => void) => Promise<
       first: i === 0 && trials.length > 0,
     });
   }
-  const stored = String((await storedEntry(harness))?.['refreshToken'] ?? '');
+  const entryToken = (await storedEntry(harness))?.['refreshToken'];
+  const stored = typeof entryToken === 'string' ? entryToken : '';
   const live = stored !== '' && (await idp.introspect(stored)).active;
 
   await app.close().catch(() => undefined);

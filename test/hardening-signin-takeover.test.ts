@@ -292,7 +292,7 @@ describe('the one-time launcher (same user)', () => {
       expect(done.stderr).toMatch(/sign-in link was opened twice/);
       await expect
         .poll(() => events.find((e) => e.event === 'loginFailed')?.data)
-        .toMatchObject({ profile: 'main', code: 'LOGIN_FAILED', message: expect.stringMatching(/opened twice/) });
+        .toMatchObject({ profile: 'main', code: 'LOGIN_FAILED', message: expect.stringMatching(/opened twice/) as unknown });
       expect(await profileStatus(harness)).toMatchObject({ state: 'logged-out' });
       expect(await profileStatus(harness)).not.toHaveProperty('loginStartedAt');
       // The listener is gone with the sign-in.
@@ -336,9 +336,9 @@ describe('an account switch is never silent', () => {
     expect(second.stderr).toMatch(/different account than the previous session of main \(was alice, now bob\)/);
     await expect
       .poll(() => events.find((e) => e.event === 'accountChanged')?.data)
-      .toMatchObject({ profile: 'main', previousSubject: 'alice', subject: 'bob', at: expect.any(Number) });
+      .toMatchObject({ profile: 'main', previousSubject: 'alice', subject: 'bob', at: expect.any(Number) as unknown });
     const status = await profileStatus(harness);
-    expect(status).toMatchObject({ subject: 'bob', previousSubject: 'alice', accountChangedAt: expect.any(Number) });
+    expect(status).toMatchObject({ subject: 'bob', previousSubject: 'alice', accountChangedAt: expect.any(Number) as unknown });
     const text = await runCli(['status'], { env: harness.env });
     expect(text.stdout).toMatch(/ACCOUNT CHANGED: main was signed in as alice; since .* it is bob/);
     const warned = harness.daemon.logs().filter((l) => l['msg'] === 'signed in to a different account than the previous session');

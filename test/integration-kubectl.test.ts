@@ -18,7 +18,7 @@ let kubectlMinor: number;
 
 beforeAll(async () => {
   const version = await runCommand(['kubectl', 'version', '--client', '-o', 'json'], { env: process.env });
-  kubectlMinor = Number.parseInt(JSON.parse(version.stdout).clientVersion.minor, 10);
+  kubectlMinor = Number.parseInt((JSON.parse(version.stdout) as { clientVersion: { minor: string } }).clientVersion.minor, 10);
   s = await startSignedIn();
   dir = tempDir('tb-kubectl-');
   api = await startTlsApi(s.idp, dir);

@@ -1,4 +1,3 @@
-/// <reference path="../daemon/types/node-ipc.d.ts" />
 /**
  * The parser's work for a frame dripped one byte per chunk must grow linearly with the frame, not
  * quadratically (node-ipc's own read re-scans and re-measures the whole partial frame on every chunk).

@@ -73,7 +73,8 @@ describe.each(stores)('%s round trip', (_name, makeStore) => {
     const store = makeStore();
     expect(await store.load('work')).toBeUndefined();
     await store.save('work', sampleTokens());
-    await store.save('home', sampleTokens({ refreshToken: undefined, idToken: undefined, subject: undefined, email: undefined }));
+    const { refreshToken: _refreshToken, idToken: _idToken, subject: _subject, email: _email, ...minimal } = sampleTokens();
+    await store.save('home', minimal);
 
     const loaded = await store.load('work');
     expect(loaded?.accessToken).toBeInstanceOf(Secret);
@@ -180,7 +181,7 @@ describe('KeychainStore on the Secret Service', () => {
 
     expect(await store.load('work')).toBeUndefined();
     expect(reports).toHaveLength(1);
-    expect(reports[0]).toMatchObject({ service, profile: 'work', reason: expect.stringMatching(reason) });
+    expect(reports[0]).toMatchObject({ service, profile: 'work', reason: expect.stringMatching(reason) as unknown });
     expect(reports[0]?.field).toBe(field);
     expect(JSON.stringify(reports)).not.toContain(ACCESS);
     expect(JSON.stringify(reports)).not.toContain(REFRESH);
@@ -208,17 +209,17 @@ describe('KeychainStore on the Secret Service', () => {
 
 describe('KeychainStore failures (fake keytar)', () => {
   const base: KeytarLike = {
-    getPassword: async () => null,
+    getPassword: () => Promise.resolve(null),
     setPassword: async () => {},
-    deletePassword: async () => false,
-    findCredentials: async () => [],
+    deletePassword: () => Promise.resolve(false),
+    findCredentials: () => Promise.resolve([]),
   };
 
   it('treats a save that reads back as nothing as KEYCHAIN_UNAVAILABLE (wrong-password keyring)', async () => {
     const store = new KeychainStore({ keytar: base });
     const error = await store.save('work', sampleTokens()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(BrokerError);
-    expect(error).toMatchObject({ code: 'KEYCHAIN_UNAVAILABLE', message: expect.stringMatching(/does not return it.*different password/) });
+    expect(error).toMatchObject({ code: 'KEYCHAIN_UNAVAILABLE', message: expect.stringMatching(/does not return it.*different password/) as unknown });
   });
 
   it('keeps tokens out of error messages even when the keychain echoes them', async () => {
@@ -234,7 +235,10 @@ describe('KeychainStore failures (fake keytar)', () => {
 
   it('gives up on a keychain that does not answer', async () => {
     const store = new KeychainStore({ keytar: { ...base, getPassword: () => new Promise(() => {}) }, timeoutMs: 50 });
-    await expect(store.load('work')).rejects.toMatchObject({ code: 'KEYCHAIN_UNAVAILABLE', message: expect.stringMatching(/did not answer.*locked/) });
+    await expect(store.load('work')).rejects.toMatchObject({
+      code: 'KEYCHAIN_UNAVAILABLE',
+      message: expect.stringMatching(/did not answer.*locked/) as unknown,
+    });
   });
 });
 

@@ -90,7 +90,7 @@ describe('login through the custom scheme', () => {
 
     const status = await runCli(['status', '--json'], { env: harness.env });
     const profile = (JSON.parse(status.stdout) as { profiles: Array<Record<string, unknown>> }).profiles[0]!;
-    expect(profile).toMatchObject({ name: 'main', state: 'active', subject: 'alice', scopes: expect.arrayContaining(['openid']) });
+    expect(profile).toMatchObject({ name: 'main', state: 'active', subject: 'alice', scopes: expect.arrayContaining(['openid']) as unknown });
     expect(status.stdout).not.toContain(accessToken);
 
     const entry = await storedEntry(harness);

@@ -195,7 +195,7 @@ describe('the one-time launcher', () => {
   });
 
   it('answers 503 (and counts nothing) until the authorization URL is known', async () => {
-    let target: string | undefined;
+    let target: string | undefined = undefined;
     const onReplay = vi.fn();
     const listener = await listen({ launcher: { target: () => target, onReplay } });
     expect((await get(listener.launchUrl!)).status).toBe(503);
@@ -214,9 +214,9 @@ describe('the one-time launcher', () => {
 describe('who may call: the peer-uid check', () => {
   it('another uid gets 403 at the launcher and the callback, and changes nothing', async () => {
     const onReplay = vi.fn();
-    const onCallback = vi.fn(async () => ({ ok: true, message: 'ok' }));
+    const onCallback = vi.fn(() => Promise.resolve({ ok: true, message: 'ok' }));
     let peer: number | 'unknown' = 4242;
-    const listener = await listen({ uid: 1000, peerUid: async () => peer, launcher: { target: () => TARGET, onReplay }, onCallback });
+    const listener = await listen({ uid: 1000, peerUid: () => Promise.resolve(peer), launcher: { target: () => TARGET, onReplay }, onCallback });
     for (let i = 0; i < 3; i++) {
       const launch = await get(listener.launchUrl!);
       expect(launch.status).toBe(403);
@@ -236,8 +236,8 @@ describe('who may call: the peer-uid check', () => {
   });
 
   it('where the OS tells no peer uid, callers are let through and marked unverified', async () => {
-    const onCallback = vi.fn(async () => ({ ok: false, message: 'no' }));
-    const listener = await listen({ uid: 1000, peerUid: async () => 'unsupported', onCallback });
+    const onCallback = vi.fn(() => Promise.resolve({ ok: false, message: 'no' }));
+    const listener = await listen({ uid: 1000, peerUid: () => Promise.resolve('unsupported' as const), onCallback });
     expect((await get(listener.launchUrl!)).status).toBe(302);
     expect((await get(`http://127.0.0.1:${listener.port}/callback?code=x&state=y`)).status).toBe(400);
     expect(onCallback).toHaveBeenCalledWith(expect.any(String), { verifiedUser: false });
@@ -250,9 +250,9 @@ describe('a fixed port', () => {
     await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
     const free = (probe.address() as net.AddressInfo).port;
     await new Promise<void>((resolve) => probe.close(() => resolve()));
-    const fixed = await listen({ port: free, path: '/cb', onCallback: async () => ({ ok: true, message: '' }) });
+    const fixed = await listen({ port: free, path: '/cb', onCallback: () => Promise.resolve({ ok: true, message: '' }) });
     expect(fixed.port).toBe(free);
     expect(fixed.redirectUri).toBe(`http://127.0.0.1:${free}/cb`);
-    await expect(listen({ port: free, onCallback: async () => ({ ok: true, message: '' }) })).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    await expect(listen({ port: free, onCallback: () => Promise.resolve({ ok: true, message: '' }) })).rejects.toMatchObject({ code: 'EADDRINUSE' });
   });
 });

@@ -42,7 +42,7 @@ function request(port: number, options: { path?: string; method?: string; host?:
   });
 }
 
-function connect(port: number, host = '127.0.0.1'): Promise<'connected' | string> {
+function connect(port: number, host = '127.0.0.1'): Promise<string> {
   return new Promise((resolve) => {
     const socket = net.connect({ port, host });
     socket.once('connect', () => {
@@ -57,7 +57,7 @@ const open: LoopbackListener[] = [];
 async function listen(options: Partial<Parameters<typeof startLoopbackListener>[0]> = {}): Promise<LoopbackListener> {
   const listener = await startLoopbackListener({
     timeoutMs: 10_000,
-    onCallback: async () => ({ ok: true, message: 'Welcome back.' }),
+    onCallback: () => Promise.resolve({ ok: true, message: 'Welcome back.' }),
     ...options,
   });
   open.push(listener);
@@ -89,7 +89,7 @@ describe('startLoopbackListener', () => {
   });
 
   it('hands the full redirect URL to onCallback, answers once, then stops listening', async () => {
-    const onCallback = vi.fn(async () => ({ ok: true, message: 'Welcome back.' }));
+    const onCallback = vi.fn(() => Promise.resolve({ ok: true, message: 'Welcome back.' }));
     const listener = await listen({ onCallback });
 
     const reply = await request(listener.port);
@@ -126,7 +126,7 @@ describe('startLoopbackListener', () => {
   });
 
   it('rejects a Host header other than 127.0.0.1:<port> or localhost:<port> (DNS rebinding) with 400', async () => {
-    const onCallback = vi.fn(async () => ({ ok: true, message: 'ok' }));
+    const onCallback = vi.fn(() => Promise.resolve({ ok: true, message: 'ok' }));
     const listener = await listen({ onCallback });
     for (const host of ['evil.example', `evil.example:${listener.port}`, `127.0.0.1:${listener.port + 1}`, '127.0.0.1', '']) {
       expect((await request(listener.port, { host })).status).toBe(400);
@@ -137,7 +137,7 @@ describe('startLoopbackListener', () => {
   });
 
   it('answers other methods with 405 and other paths with 404, and keeps waiting', async () => {
-    const onCallback = vi.fn(async () => ({ ok: true, message: 'ok' }));
+    const onCallback = vi.fn(() => Promise.resolve({ ok: true, message: 'ok' }));
     const listener = await listen({ onCallback });
     for (const method of ['POST', 'PUT', 'DELETE', 'HEAD']) {
       const reply = await request(listener.port, { method });
@@ -161,7 +161,7 @@ describe('startLoopbackListener', () => {
   it('HTML-escapes the message, and a failed callback keeps the listener open', async () => {
     let attempt = 0;
     const listener = await listen({
-      onCallback: async () => (++attempt === 1 ? { ok: false, message: `<script>alert("x")</script> & 'co'` } : { ok: true, message: 'ok' }),
+      onCallback: () => Promise.resolve(++attempt === 1 ? { ok: false, message: `<script>alert("x")</script> & 'co'` } : { ok: true, message: 'ok' }),
     });
     const failed = await request(listener.port);
     expect(failed.status).toBe(400);
@@ -173,16 +173,14 @@ describe('startLoopbackListener', () => {
   });
 
   it('closes after a failure marked close: true', async () => {
-    const listener = await listen({ onCallback: async () => ({ ok: false, message: 'access denied', close: true }) });
+    const listener = await listen({ onCallback: () => Promise.resolve({ ok: false, message: 'access denied', close: true }) });
     expect((await request(listener.port)).status).toBe(400);
     expect(await listener.done).toBe('callback');
   });
 
   it('shows a generic message when onCallback throws, never its error', async () => {
     const listener = await listen({
-      onCallback: async () => {
-        throw new Error('internal detail with code c0de');
-      },
+      onCallback: () => Promise.reject(new Error('internal detail with code c0de')),
     });
     const reply = await request(listener.port);
     expect(reply.status).toBe(400);
@@ -190,10 +188,10 @@ describe('startLoopbackListener', () => {
   });
 
   it('refuses bad options', async () => {
-    await expect(startLoopbackListener({ path: 'callback', timeoutMs: 1, onCallback: async () => ({ ok: true, message: '' }) })).rejects.toThrow(
+    await expect(startLoopbackListener({ path: 'callback', timeoutMs: 1, onCallback: () => Promise.resolve({ ok: true, message: '' }) })).rejects.toThrow(
       /options.path/,
     );
-    await expect(startLoopbackListener({ timeoutMs: 0, onCallback: async () => ({ ok: true, message: '' }) })).rejects.toThrow(/options.timeoutMs/);
+    await expect(startLoopbackListener({ timeoutMs: 0, onCallback: () => Promise.resolve({ ok: true, message: '' }) })).rejects.toThrow(/options.timeoutMs/);
   });
 });
 

@@ -76,7 +76,12 @@ describe('a refresh answered with expires_in 1e13', () => {
       { profile, http: createHttpClient({ timeoutMs: 2000 }), now: Date.now, log: log as never },
       metadata,
       { accessToken: new Secret('AT-old'), refreshToken: new Secret('RT-old'), expiresAt: before, scopes: [], tokenType: 'Bearer', savedAt: before },
-      { keepRotated: async (rt) => void kept.push(rt.reveal()) },
+      {
+        keepRotated: (rt) => {
+          kept.push(rt.reveal());
+          return Promise.resolve();
+        },
+      },
     );
     expect(refreshed.tokens.expiresAt - before).toBeGreaterThan(YEAR_MS - 60_000);
     expect(refreshed.tokens.expiresAt - Date.now()).toBeLessThanOrEqual(YEAR_MS);

@@ -84,7 +84,7 @@ describe('a revoked refresh token', () => {
     expect(status).toMatchObject({ state: 'login-required', reason: 'invalid_grant', onRefreshFailure: 'relogin' });
     expect(browserUrlsOpened(harness)).toHaveLength(1); // only the first sign-in so far: no app has asked
 
-    await expect(app.getToken()).rejects.toMatchObject({ code: 'LOGIN_REQUIRED', message: expect.stringMatching(/browser window was opened/) });
+    await expect(app.getToken()).rejects.toMatchObject({ code: 'LOGIN_REQUIRED', message: expect.stringMatching(/browser window was opened/) as unknown });
     const url = await harness.nextBrowserUrl();
     expect(new URL(url).searchParams.get('prompt')).toBeNull();
     await expectNoRetries(app, grantsBefore + 1, 2_500);

@@ -75,14 +75,14 @@ describe('transient failures', () => {
 
     // The timer's refresh fails; apps keep getting the valid token.
     const failed = await waitForEvent(events, 'refreshFailed', 1, 10_000);
-    expect(failed.data).toMatchObject({ profile: 'main', code: 'IDP_UNAVAILABLE', retryAt: expect.any(Number) });
+    expect(failed.data).toMatchObject({ profile: 'main', code: 'IDP_UNAVAILABLE', retryAt: expect.any(Number) as unknown });
     const served = await app.getToken();
     expect(served.accessToken).toBe(old.accessToken);
     expect(await idp.introspect(served.accessToken)).toMatchObject({ active: true });
     expect(await profileStatus(app)).toMatchObject({
       // active between attempts; refreshing when the next backoff attempt is already under way (a busy machine)
-      state: expect.stringMatching(/^(active|refreshing)$/),
-      consecutiveFailures: expect.any(Number),
+      state: expect.stringMatching(/^(active|refreshing)$/) as unknown,
+      consecutiveFailures: expect.any(Number) as unknown,
       lastRefresh: { ok: false, code: 'IDP_UNAVAILABLE' },
     });
 
@@ -180,7 +180,7 @@ describe('transient failures', () => {
     const events = await recordEvents(app);
     faults.setFault(TOKEN_ENDPOINT, { kind: 'body', status: 200, body: '<html>Sign in to the hotel Wi-Fi</html>', contentType: 'text/html' });
     const failed = await waitForEvent(events, 'refreshFailed', 1, 10_000);
-    expect(failed.data).toMatchObject({ code: 'IDP_ERROR', retryAt: expect.any(Number) });
+    expect(failed.data).toMatchObject({ code: 'IDP_ERROR', retryAt: expect.any(Number) as unknown });
     expect(await profileStatus(app)).toMatchObject({ state: 'active' });
     faults.clearFaults();
     await waitForEvent(events, 'tokenRefreshed', 1, RETRY.maxDelayMs + 3_000);

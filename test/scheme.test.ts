@@ -144,7 +144,7 @@ describe.skipIf(
 
   it('registers, so that xdg-open hands the URL to the handler; status sees it; unregister leaves no trace', async () => {
     const { command, received } = recorder();
-    expect(await schemeStatus(SCHEME, { env })).toMatchObject({ registered: false, details: expect.stringMatching(/No handler/) });
+    expect(await schemeStatus(SCHEME, { env })).toMatchObject({ registered: false, details: expect.stringMatching(/No handler/) as unknown });
 
     const report = await registerScheme(SCHEME, { command, env });
     expect(report).toMatchObject({ action: 'register', scheme: SCHEME, platform: 'linux', dryRun: false, handler: [...command, '<url>'] });
@@ -204,7 +204,7 @@ describe.skipIf(
     const { command } = recorder();
     await registerScheme(SCHEME, { command, env });
     fs.rmSync(desktopFile);
-    expect(await schemeStatus(SCHEME, { env })).toMatchObject({ registered: false, details: expect.stringMatching(/is missing.*register/) });
+    expect(await schemeStatus(SCHEME, { env })).toMatchObject({ registered: false, details: expect.stringMatching(/is missing.*register/) as unknown });
 
     // xdg-mime only names handlers whose desktop file exists.
     const other = path.join(path.dirname(desktopFile), 'someone-else.desktop');
@@ -221,7 +221,9 @@ describe.skipIf(
     fs.mkdirSync(bin);
     fs.writeFileSync(path.join(bin, 'xdg-mime'), '#!/bin/sh\necho "xdg-mime: cannot do that" >&2\nexit 4\n', { mode: 0o755 });
     const error = await registerScheme(SCHEME, { command: ['/bin/true'], env: { ...env, PATH: `${bin}:${env['PATH']}` } }).catch((e: unknown) => e);
-    expect(error).toMatchObject({ message: expect.stringMatching(/xdg-mime default .* failed \(exit 4\): xdg-mime: cannot do that\. Install xdg-utils/) });
+    expect(error).toMatchObject({
+      message: expect.stringMatching(/xdg-mime default .* failed \(exit 4\): xdg-mime: cannot do that\. Install xdg-utils/) as unknown,
+    });
   });
 
   it('needs an absolute CLI path', async () => {
@@ -232,7 +234,7 @@ describe.skipIf(
 });
 
 describe('macOS handler (generated, not run here)', () => {
-  const command = ['/usr/local/bin/node', '/Users/ada/tb/dist/cli/main.js', 'callback'];
+  const command: [string, string, string] = ['/usr/local/bin/node', '/Users/ada/tb/dist/cli/main.js', 'callback'];
 
   it('is an AppleScript applet that receives the URL through "open location" and quotes every word', () => {
     const source = appleScriptSource(SCHEME, command);

@@ -74,7 +74,7 @@ describe('permanent failures', () => {
       const h = await start({ tokens: signedInTokens(5 * MINUTE) });
       await failPermanently(h);
       expect(h.browser).toEqual([]); // no app asked yet
-      await expect(h.getToken()).rejects.toMatchObject({ code: 'LOGIN_REQUIRED', message: expect.stringMatching(/browser window was opened/) });
+      await expect(h.getToken()).rejects.toMatchObject({ code: 'LOGIN_REQUIRED', message: expect.stringMatching(/browser window was opened/) as unknown });
       await vi.advanceTimersByTimeAsync(0);
       expect(h.browser).toHaveLength(1);
       const url = new URL(h.browser[0]!);
@@ -91,7 +91,7 @@ describe('permanent failures', () => {
       const h = await start({ profile: { refresh: { leadSeconds: 0, jitterSeconds: 0 } }, tokens: signedInTokens(5 * MINUTE) });
       h.provider.answer = invalidGrant;
       await vi.advanceTimersByTimeAsync(5 * MINUTE - 10 * SECOND);
-      await expect(h.getToken()).rejects.toMatchObject({ code: 'LOGIN_REQUIRED', message: expect.stringMatching(/browser window was opened/) });
+      await expect(h.getToken()).rejects.toMatchObject({ code: 'LOGIN_REQUIRED', message: expect.stringMatching(/browser window was opened/) as unknown });
       await vi.advanceTimersByTimeAsync(0);
       expect(h.browser).toHaveLength(1);
     });
@@ -199,9 +199,7 @@ describe('refresh-token rotation', () => {
     const store = new MemoryStore();
     const h = await start({ store, tokens: signedInTokens(5 * MINUTE) });
     h.provider.rotate = true;
-    store.save = async () => {
-      throw new BrokerError('KEYCHAIN_UNAVAILABLE', 'the keyring is locked');
-    };
+    store.save = () => Promise.reject(new BrokerError('KEYCHAIN_UNAVAILABLE', 'the keyring is locked'));
     await vi.advanceTimersByTimeAsync(5 * MINUTE);
     const loud = h.logs.filter((l) => l['level'] === 50);
     expect(loud).toHaveLength(1);
@@ -237,7 +235,7 @@ describe('a token an API rejected (the 401 path)', () => {
     h.provider.answer = { kind: 'status', status: 503 };
     const outcome = await settle(h.getToken({ rejected: 'at-0', waitMs: 1_000 }));
     expect(outcome.ok).toBe(false);
-    expect((outcome as { error: BrokerError }).error).toMatchObject({ code: 'IDP_UNAVAILABLE', retryAt: expect.any(Number) });
+    expect((outcome as { error: BrokerError }).error).toMatchObject({ code: 'IDP_UNAVAILABLE', retryAt: expect.any(Number) as unknown });
     // Apps that did not see a 401 still get the (valid) token.
     expect((await h.getToken()).accessToken).toBe('at-0');
   });

@@ -58,7 +58,7 @@ interface Harness {
   readonly browser: string[];
 }
 
-let sessions: Session[] = [];
+const sessions: Session[] = [];
 afterEach(() => {
   for (const session of sessions.splice(0)) session.dispose();
 });
@@ -91,7 +91,7 @@ function start(choice: NonceChoice): Harness {
     store,
     http: fakeHttp,
     log: pino({ level: 'silent' }),
-    metadata: async () => metadata,
+    metadata: () => Promise.resolve(metadata),
     publish: (event) => void events.push(event),
     openBrowser: async (url) => {
       // The sign-in opens its one-time launcher; the browser follows it to the authorization URL.
@@ -100,7 +100,7 @@ function start(choice: NonceChoice): Harness {
       browser.push(launched.headers.get('location') ?? url);
       return true;
     },
-    onLoopbackCallback: async () => ({ ok: false, message: 'not used' }),
+    onLoopbackCallback: () => Promise.resolve({ ok: false, message: 'not used' }),
     expectLogoutReturn: () => {},
   });
   sessions.push(session);

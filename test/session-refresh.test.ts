@@ -103,7 +103,8 @@ describe('token.get', () => {
   });
 
   it('without a refresh token the access token is served until it expires, then LOGIN_REQUIRED', async () => {
-    const h = await start({ tokens: signedInTokens(20 * SECOND, { refreshToken: undefined }) });
+    const { refreshToken: _refreshToken, ...withoutRefresh } = signedInTokens(20 * SECOND);
+    const h = await start({ tokens: withoutRefresh });
     expect(h.session.status().nextRefreshAt).toBeUndefined();
     expect((await h.getToken()).accessToken).toBe('at-0'); // 20 s left < 30 s, but nothing better exists
     await vi.advanceTimersByTimeAsync(20 * SECOND);
@@ -148,7 +149,7 @@ describe('transient failures', () => {
     expect(h.provider.refreshes()).toHaveLength(1);
     const failed = eventsNamed(h, 'refreshFailed');
     expect(failed).toHaveLength(1);
-    expect(failed[0]!.data).toMatchObject({ profile: 'main', code: 'IDP_UNAVAILABLE', retryAt: expect.any(Number) });
+    expect(failed[0]!.data).toMatchObject({ profile: 'main', code: 'IDP_UNAVAILABLE', retryAt: expect.any(Number) as unknown });
     expect(h.session.status()).toMatchObject({ state: 'active', consecutiveFailures: 1, lastRefresh: { ok: false, code: 'IDP_UNAVAILABLE' } });
 
     // Still valid: served, and asking does not add attempts beyond the schedule.

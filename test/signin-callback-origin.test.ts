@@ -31,12 +31,12 @@ describe('a redirect refused before the code exchange', () => {
     const denied = redirect(`error=access_denied&state=${state}&iss=${encodeURIComponent(ISSUER)}`);
     await expect(h.session.completeLogin(login, denied, false)).rejects.toMatchObject({
       code: 'LOGIN_FAILED',
-      message: expect.stringMatching(/access_denied/),
+      message: expect.stringMatching(/access_denied/) as unknown,
     });
     expect(h.session.pendingLogin).toBe(login);
     await expect(h.session.completeLogin(login, denied, true)).rejects.toMatchObject({ code: 'LOGIN_FAILED' });
     expect(h.session.pendingLogin).toBeUndefined();
-    await expect(login.outcome).rejects.toMatchObject({ code: 'LOGIN_FAILED', message: expect.stringMatching(/access_denied/) });
+    await expect(login.outcome).rejects.toMatchObject({ code: 'LOGIN_FAILED', message: expect.stringMatching(/access_denied/) as unknown });
     expect(h.events.filter((e) => e.event === 'loginFailed')).toHaveLength(1);
   });
 });

@@ -102,7 +102,7 @@ describe('start-up: listen first, restore in the background', () => {
     `${COUNT} profiles, Secret Service frozen (SIGSTOP): status answers at once; token.get fails after its own waitMs; after SIGCONT the same daemon restores`,
     async () => {
       const root = tempDir('tb-freeze-');
-      cleanups.push(async () => fs.rmSync(root, { recursive: true, force: true }));
+      cleanups.push(() => fs.promises.rm(root, { recursive: true, force: true }));
       const bus = await PrivateBus.start(root);
       cleanups.push(() => bus.stop());
       const files = { data: path.join(root, 'keyring-data'), run: path.join(root, 'keyring-run') };
@@ -111,7 +111,7 @@ describe('start-up: listen first, restore in the background', () => {
       const keyring = await Keyring.start(bus, files);
       cleanups.push(() => keyring.stop());
       process.kill(keyring.pid, 'SIGSTOP');
-      cleanups.push(async () => process.kill(keyring.pid, 'SIGCONT'));
+      cleanups.push(() => Promise.resolve().then(() => process.kill(keyring.pid, 'SIGCONT')));
 
       const home = path.join(root, 'home');
       fs.mkdirSync(home, { mode: 0o700 });

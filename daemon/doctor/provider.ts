@@ -99,7 +99,7 @@ export async function checkProvider(profile: ProfileConfig, context: DoctorConte
 }
 
 function get(http: HttpClient, url: string): Promise<Response<string>> {
-  return http.get(url, { followRedirect: true }) as unknown as Promise<Response<string>>;
+  return http.get(url, { followRedirect: true });
 }
 
 /**

@@ -76,7 +76,7 @@ export async function refreshGrant(
   // Providers that do not rotate often send the same refresh token back (oidc-provider does): not a rotation.
   const rotated = set.refreshToken !== undefined && !set.refreshToken.equals(tokens.refreshToken.reveal());
   // Rotation: the old refresh token is spent; the new one is persisted before anything else happens.
-  if (rotated && hooks.keepRotated) await hooks.keepRotated(set.refreshToken!);
+  if (rotated && hooks.keepRotated) await hooks.keepRotated(set.refreshToken);
   const skew = clockSkewMs(set.providerDate, sentAt, receivedAt);
   if (set.expiresInClamped !== undefined) warnClamped(deps, set.expiresInClamped);
   let { subject, email } = tokens;
@@ -109,7 +109,7 @@ export async function refreshGrant(
     ...(skew === undefined ? {} : { clockSkewMs: skew }),
     tokens: {
       accessToken: set.accessToken,
-      refreshToken: rotated ? set.refreshToken! : tokens.refreshToken,
+      refreshToken: rotated ? set.refreshToken : tokens.refreshToken,
       ...(idToken ? { idToken } : {}),
       expiresAt: conservativeExpiry(set.expiresAt, sentAt, receivedAt),
       scopes: set.scopes,

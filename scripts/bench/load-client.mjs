@@ -234,7 +234,7 @@ const makeClient = await (target === 'broker'
     : agentDriver());
 const sessions = await Promise.all(Array.from({ length: clients }, (_, i) => makeClient(i)));
 
-let recordedStart = 0;
+let recordedStart;
 let recordedEnd = 0;
 let doneResolve;
 const done = new Promise((resolve) => (doneResolve = resolve));

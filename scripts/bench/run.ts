@@ -89,9 +89,9 @@ try {
     if (!names.some((n) => only.has(n))) return;
     try {
       const out = await section();
-      for (const r of Array.isArray(out) ? out : [out]) if (only.has(r.name as SectionName)) results.push(r);
+      for (const r of Array.isArray(out) ? out : [out]) if (only.has(r.name)) results.push(r);
     } catch (error) {
-      log(`${names.join('+')} failed: ${(error as Error).stack ?? error}`);
+      log(`${names.join('+')} failed: ${(error as Error).stack ?? String(error)}`);
       crashed.push(`${names.join('+')}: ${(error as Error).message}`);
     }
   };

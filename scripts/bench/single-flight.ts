@@ -68,7 +68,7 @@ export async function singleFlight(ctx: BenchContext): Promise<SectionResult> {
         .logs()
         .slice(logBefore)
         .filter((l) => l['msg'] === 'access token refreshed')
-        .map((l) => String(l['why'] ?? '?'));
+        .map((l) => (typeof l['why'] === 'string' ? l['why'] : '?'));
       results.push({
         kind,
         tokenEndpointCalls: calls,

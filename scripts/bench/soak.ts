@@ -89,11 +89,10 @@ export async function soak(ctx: BenchContext): Promise<SectionResult> {
     }
   };
 
-  let loops: Promise<void>[] = [];
-  let refreshCalls = 0;
+  let refreshCalls: number;
   try {
     for (let i = 0; i < CLIENTS; i++) clients.push(await connect({ socketPath: harness.daemon.socketPath, clientName: 'bench-soak' }));
-    loops = clients.map((c) => loop(c));
+    const loops = clients.map((c) => loop(c));
     let lastReport = 0;
     while (!stop) {
       await new Promise((resolve) => setTimeout(resolve, 200));

@@ -61,7 +61,10 @@ export async function launchBrowserUser(): Promise<BrowserUser> {
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => {
         const where = Promise.race([describePage(page), delay(1000).then(() => `at ${page.url()}`)]);
-        where.then((text) => reject(new Error(`browser user: no final redirect within ${timeoutMs} ms; ${text}`)));
+        where.then(
+          (text) => reject(new Error(`browser user: no final redirect within ${timeoutMs} ms; ${text}`)),
+          (error: unknown) => reject(new Error(`browser user: no final redirect within ${timeoutMs} ms; page not described: ${String(error)}`)),
+        );
       }, timeoutMs);
     });
     try {
@@ -166,7 +169,8 @@ async function drive(page: Page, url: string, login: string | undefined): Promis
         })
         .then(() => page.waitForLoadState('domcontentloaded'))
         .catch(() => undefined); // not loaded in 5 s, or the page closed: report the redirect anyway
-      request
+      // Cannot reject: the first step handles a failed response, `loaded` never rejects, and resolve() does not throw.
+      void request
         .response()
         .then(
           (response) => (response ? loaded : undefined),

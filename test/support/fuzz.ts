@@ -430,7 +430,7 @@ export class FrameGenerator {
     const { rng } = this;
     const id = this.id();
     const method = rng.chance(0.5) ? rng.pick(WRONG_METHODS.filter((m) => typeof m === 'string')) : randomUnicode(rng, rng.range(0, 30));
-    if (METHODS.includes(method as string)) return this.unknownMethod(helloDone);
+    if (METHODS.includes(method)) return this.unknownMethod(helloDone);
     return frameOf('unknown-method', envelope({ id, method, params: {} }), { kind: 'answer', id, outcomes: ['BAD_REQUEST'], field: 'method' });
   }
 

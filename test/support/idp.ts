@@ -374,7 +374,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         const value = query.get(from);
         if (value !== null) mapped.set(to, value);
       }
-      ctx.url = `${routes.end_session}?${mapped}`;
+      ctx.url = `${routes.end_session}?${mapped.toString()}`;
     }
     await next();
   });

@@ -38,9 +38,9 @@ function typeOf(value: unknown): string {
 export function validate(root: Schema, schema: Schema, value: unknown, at = '$'): string[] {
   for (const key of Object.keys(schema)) if (!KNOWN.has(key)) return [`${at}: schema keyword ${key} is not supported by the checker`];
   if (typeof schema['$ref'] === 'string') {
-    const name = (schema['$ref'] as string).replace(/^#\/\$defs\//, '');
+    const name = schema['$ref'].replace(/^#\/\$defs\//, '');
     const target = (root['$defs'] as Record<string, Schema>)[name];
-    if (target === undefined) return [`${at}: unknown $ref ${schema['$ref'] as string}`];
+    if (target === undefined) return [`${at}: unknown $ref ${schema['$ref']}`];
     return validate(root, target, value, at);
   }
   const problems: string[] = [];

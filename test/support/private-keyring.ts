@@ -114,7 +114,7 @@ export class Keyring {
       env: { ...process.env, ...bus.env({ XDG_DATA_HOME: files.data, XDG_RUNTIME_DIR: files.run }) },
       stdio: ['pipe', 'ignore', 'ignore'],
     });
-    child.stdin!.end(PASSWORD);
+    child.stdin.end(PASSWORD);
     await waitFor(
       () => bus.secretServiceOwned(),
       10_000,

@@ -37,7 +37,7 @@ export async function rawConnect(socketPath: string, options: { hello?: boolean 
   });
   socket.on('error', () => {});
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  closed.then(() => waiters.splice(0).forEach((wake) => wake()));
+  socket.once('close', () => waiters.splice(0).forEach((wake) => wake()));
   const client: RawClient = {
     socket,
     write: (text) => socket.write(text),

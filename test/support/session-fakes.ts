@@ -174,22 +174,22 @@ export async function startSession(
     store,
     http: provider.http,
     log,
-    metadata: async () => METADATA,
+    metadata: () => Promise.resolve(METADATA),
     publish: (event) => {
       events.push(event);
       options.onEvent?.(event);
     },
-    openBrowser: async (url) => {
+    openBrowser: (url) => {
       // A sign-in opens its one-time launcher, which leads the browser to the authorization URL.
       browser.push(launchers.get(url)?.() ?? url);
-      return true;
+      return Promise.resolve(true);
     },
-    onLoopbackCallback: async () => ({ ok: false, message: 'not used' }),
+    onLoopbackCallback: () => Promise.resolve({ ok: false, message: 'not used' }),
     // No socket in unit tests: a listener that only hands out its launcher URL.
-    startListener: async (listenerOptions) => {
+    startListener: (listenerOptions) => {
       const launchUrl = `http://127.0.0.1:1/start/fake-${launchers.size}`;
       launchers.set(launchUrl, () => listenerOptions.launcher?.target() ?? launchUrl);
-      return { redirectUri: 'http://127.0.0.1:1/callback', port: 1, launchUrl, close: () => {}, done: new Promise(() => {}) };
+      return Promise.resolve({ redirectUri: 'http://127.0.0.1:1/callback', port: 1, launchUrl, close: () => {}, done: new Promise<never>(() => {}) });
     },
     expectLogoutReturn: () => {},
   });

@@ -57,7 +57,7 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
 
   return new Promise<number>((resolve) => {
     // Handlers first: a signal that arrives while the command is being started is passed on once it exists.
-    let child: ReturnType<typeof spawn> | undefined;
+    let child: ReturnType<typeof spawn> | undefined = undefined;
     let early: NodeJS.Signals | undefined;
     const forward = (signal: NodeJS.Signals) => {
       if (child === undefined) early = signal;

@@ -26,6 +26,7 @@ Exit codes: 0 ok, 1 git failed, 2 usage.`;
 /** Single quotes for git's `!` helper, which runs through the shell. */
 const sq = (value: string) => `'${value.replaceAll("'", `'\\''`)}'`;
 
+// eslint-disable-next-line @typescript-eslint/require-await -- async like every command's run(), so that its usage errors reject
 export async function run(argv: string[], context: CommandContext): Promise<number> {
   const { values } = parse('setup-git', argv, {
     host: { type: 'string' },

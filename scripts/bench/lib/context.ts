@@ -9,7 +9,7 @@ export interface BenchContext {
   readonly main: BrokerHarness;
   /** A's token.get answer (the floor server answers with exactly this payload). */
   readonly token: TokenResult;
-  log(message: string): void;
+  readonly log: (message: string) => void;
 }
 
 export interface TargetCheck {

@@ -81,8 +81,8 @@ async function startSlowBroker(keychainService: string, config: unknown, timeout
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => (output += c));
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => (output += c));
+  child.stdout.setEncoding('utf8').on('data', (c: string) => (output += c));
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (output += c));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const deadline = Date.now() + timeoutMs;
   while (!output.includes('tokenbroker daemon listening')) {
@@ -122,7 +122,7 @@ async function startSlowBroker(keychainService: string, config: unknown, timeout
       await stop('SIGKILL');
       fs.rmSync(dir, { recursive: true, force: true });
     },
-  } as BrokerHarness;
+  };
 }
 
 /** `tokenbroker login` → headless Chromium signs in → `tokenbroker callback <url>`, as a user would. */
