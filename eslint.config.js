@@ -27,7 +27,7 @@ const OURS = ['./proto', './client', './daemon', './scripts', './test', './bench
 const except = (...dirs) => OURS.filter((dir) => !dirs.includes(dir));
 
 export default tseslint.config(
-  { ignores: ['dist/', 'bench/results/', 'node_modules/'] },
+  { ignores: ['dist/', 'bench/results/', 'node_modules/', '.stryker-tmp/', 'reports/'] },
 
   js.configs.recommended,
   tseslint.configs.recommendedTypeChecked,
