@@ -1,5 +1,5 @@
 /**
- * Shared steps of the refresh end-to-end tests (test/refresh-*.test.ts): sign in through the real daemon,
+ * Shared steps of the refresh end-to-end tests (test/e2e/refresh-*.test.ts): sign in through the real daemon,
  * the test IdP and headless Chromium; watch events, logs and the IdP's token endpoint.
  */
 import keytar from 'keytar';
