@@ -127,7 +127,7 @@ describe('tokenbroker token --force-refresh', () => {
   });
 });
 
-describe('bad input', () => {
+describe('tokenbroker token: bad input', () => {
   it('no daemon: exit 3 and a message on stderr, nothing on stdout', async () => {
     const r = await runCli(['token', '--format', 'exec-credential'], { env: { TOKENBROKER_SOCKET: `${s.harness.dir}/nothing-here.sock` } });
     expect(r.code).toBe(3);

@@ -36,7 +36,7 @@ async function signedInBroker(profile: Record<string, unknown> = {}): Promise<{ 
   return { harness, app };
 }
 
-describe('the refresh timer', () => {
+describe('daemon (e2e): the refresh timer', () => {
   it('refreshes before expiry with no app asking, and status shows when', async () => {
     const { harness, app } = await signedInBroker();
     const events = await recordEvents(app);

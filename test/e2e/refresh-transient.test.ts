@@ -65,7 +65,7 @@ async function tokenError(app: BrokerClient): Promise<BrokerError> {
   throw new Error('token.get succeeded');
 }
 
-describe('transient failures', () => {
+describe('daemon (e2e): transient failures', () => {
   it('503s: backoff at the IdP, the old token served while valid, IDP_UNAVAILABLE with retryAt once expired, recovery without the user', async () => {
     const { app } = await signedInBroker();
     const events = await recordEvents(app);

@@ -29,7 +29,7 @@ async function start(...args: Parameters<typeof startSession>): Promise<SessionH
 
 const eventsNamed = (h: SessionHarness, name: string) => h.events.filter((e) => e.event === name);
 
-describe('the refresh timer', () => {
+describe('session (unit): the refresh timer', () => {
   it('refreshes ahead of expiry with no app asking, and re-arms after every refresh', async () => {
     const h = await start({ tokens: signedInTokens(5 * MINUTE) });
     const next = h.session.status().nextRefreshAt!;
@@ -69,7 +69,7 @@ describe('the refresh timer', () => {
   });
 });
 
-describe('token.get', () => {
+describe('session (unit): token.get', () => {
   it('answers from memory while the token has minValidSeconds left, and refreshes first when less', async () => {
     const h = await start({ profile: { refresh: { leadSeconds: 0, jitterSeconds: 0 } }, tokens: signedInTokens(5 * MINUTE) });
     await vi.advanceTimersByTimeAsync(4 * MINUTE);
@@ -137,7 +137,7 @@ describe('token.get', () => {
   });
 });
 
-describe('transient failures', () => {
+describe('session (unit): transient failures', () => {
   const retry = { limit: 0, baseDelayMs: 1_000, maxDelayMs: 60_000 };
 
   it('backs off exponentially, keeps serving the valid token, answers IDP_UNAVAILABLE with retryAt once expired, recovers by itself', async () => {
@@ -250,7 +250,7 @@ describe('transient failures', () => {
   });
 });
 
-describe('clock jumps', () => {
+describe('session (unit): clock jumps', () => {
   it('after a jump past the planned refresh (a laptop waking up), the session refreshes at once', async () => {
     const h = await start({ tokens: signedInTokens(5 * MINUTE) });
     const watch = startClockWatch({ onJump: (drift) => h.session.onClockJump(drift) });
