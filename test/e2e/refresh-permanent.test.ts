@@ -6,58 +6,26 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BrokerClient } from '../../client/index.js';
-import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js';
 import type { BrokerHarness } from '../support/broker.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
-import {
-  client,
-  completeBrowserSignIn,
-  profileStatus,
-  recordEvents,
-  signIn,
-  sleep,
-  startRefreshBroker,
-  storedEntry,
-  waitFor,
-  waitForEvent,
-} from '../support/refresh-e2e.js';
+import { completeBrowserSignIn, profileStatus, recordEvents, sleep, storedEntry, useRefreshWorld, waitFor, waitForEvent } from '../support/refresh-e2e.js';
 
 const TTL_SECONDS = 5;
 
-let idp: TestIdp;
-let user: BrowserUser;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  idp = await startTestIdp({ accessTokenTtl: TTL_SECONDS });
-  user = await launchBrowserUser();
-});
-afterAll(async () => {
-  await user?.close();
-  await idp?.close();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-  await user.clearSession();
-});
+const world = useRefreshWorld({ accessTokenTtl: TTL_SECONDS }, { afterCleanups: () => world.user.clearSession() });
 
 /** Signs in (the login form is shown: a fresh browser), then revokes the refresh token at the IdP and waits for the daemon to notice. */
 async function signInThenRevoke(profile: Record<string, unknown>) {
-  const harness = await startRefreshBroker(idp, profile);
-  cleanups.push(() => harness.stop());
-  const app = await client(harness);
-  cleanups.push(() => app.close());
-  const first = await signIn(harness, user, app);
+  const { harness, app, ...first } = await world.signedIn(profile);
   expect(first.sawLoginForm).toBe(true);
   const events = await recordEvents(app);
   const refreshToken = (await storedEntry(harness))!['refreshToken'] as string;
-  const grantsBefore = idp.counts.refreshToken;
-  await idp.revokeRefreshToken(refreshToken);
+  const grantsBefore = world.idp.counts.refreshToken;
+  await world.idp.revokeRefreshToken(refreshToken);
   const required = await waitForEvent(events, 'loginRequired', 1, 10_000);
   expect(required.data).toEqual({ profile: 'main', reason: 'invalid_grant' });
-  expect(idp.counts.refreshToken - grantsBefore).toBe(1); // the one that found out
+  expect(world.idp.counts.refreshToken - grantsBefore).toBe(1); // the one that found out
   expect(await storedEntry(harness)).toBeUndefined();
   return { harness, app, events, grantsBefore };
 }
@@ -74,7 +42,7 @@ async function expectNoRetries(app: BrokerClient, grantsAt: number, ms: number):
     await expect(app.getToken()).rejects.toMatchObject({ code: 'LOGIN_REQUIRED' });
     await sleep(200);
   }
-  expect(idp.counts.refreshToken).toBe(grantsAt);
+  expect(world.idp.counts.refreshToken).toBe(grantsAt);
 }
 
 describe('a revoked refresh token', () => {
@@ -90,36 +58,36 @@ describe('a revoked refresh token', () => {
     await expectNoRetries(app, grantsBefore + 1, 2_500);
     expect(browserUrlsOpened(harness)).toHaveLength(2); // once per failure, however often apps ask
 
-    const authorizationCodes = idp.counts.authorizationCode;
-    const { sawLoginForm } = await completeBrowserSignIn(harness, user, app, url);
+    const authorizationCodes = world.idp.counts.authorizationCode;
+    const { sawLoginForm } = await completeBrowserSignIn(harness, world.user, app, url);
     expect(sawLoginForm).toBe(false);
-    expect(idp.counts.authorizationCode).toBe(authorizationCodes + 1);
+    expect(world.idp.counts.authorizationCode).toBe(authorizationCodes + 1);
     const token = await app.getToken();
-    expect(await idp.introspect(token.accessToken)).toMatchObject({ active: true, sub: 'alice' });
+    expect(await world.idp.introspect(token.accessToken)).toMatchObject({ active: true, sub: 'alice' });
     expect(await profileStatus(app)).toMatchObject({ state: 'active' });
-    expect(idp.counts.revocation).toBe(0);
+    expect(world.idp.counts.revocation).toBe(0);
   });
 
   it('policy logout, on demand: revoked at once; on the next token.get the provider logout page, then a sign-in that asks for credentials', async () => {
-    const revocations = idp.counts.revocation;
+    const revocations = world.idp.counts.revocation;
     const { harness, app, grantsBefore } = await signInThenRevoke({ onRefreshFailure: 'logout' });
     // An app reacting to the event at once: the logout page must already be pending.
     await expect(app.getToken()).rejects.toMatchObject({ code: 'LOGIN_REQUIRED' });
-    await waitFor(() => idp.counts.revocation === revocations + 1, 5_000); // the full logout flow's RFC 7009 step
+    await waitFor(() => world.idp.counts.revocation === revocations + 1, 5_000); // the full logout flow's RFC 7009 step
     // Two pages: the provider's logout page and the sign-in (opened back to back; their order in the
     // browser is up to the OS). The user confirms the logout first.
     const opened = [await harness.nextBrowserUrl(), await harness.nextBrowserUrl()];
-    const logoutUrl = opened.find((u) => new URL(u).pathname === new URL(idp.endpoints.endSession).pathname)!;
-    const authorizeUrl = opened.find((u) => new URL(u).pathname === new URL(idp.endpoints.authorization).pathname)!;
+    const logoutUrl = opened.find((u) => new URL(u).pathname === new URL(world.idp.endpoints.endSession).pathname)!;
+    const authorizeUrl = opened.find((u) => new URL(u).pathname === new URL(world.idp.endpoints.authorization).pathname)!;
     expect(logoutUrl).toBeDefined();
     expect(authorizeUrl).toBeDefined();
-    const { redirectUrl } = await user.signOut(logoutUrl);
+    const { redirectUrl } = await world.user.signOut(logoutUrl);
     expect(redirectUrl).toMatch(/^com\.example\.broker:\/logged-out/);
     expect(await app.callback(redirectUrl)).toMatchObject({ kind: 'logout' });
 
     expect(new URL(authorizeUrl).searchParams.get('prompt')).toBe('login');
     await expectNoRetries(app, grantsBefore + 1, 1_000);
-    const { sawLoginForm } = await completeBrowserSignIn(harness, user, app, authorizeUrl);
+    const { sawLoginForm } = await completeBrowserSignIn(harness, world.user, app, authorizeUrl);
     expect(sawLoginForm).toBe(true);
     expect(await profileStatus(app)).toMatchObject({ state: 'active' });
   });
@@ -127,11 +95,11 @@ describe('a revoked refresh token', () => {
   it('reloginBrowser immediately: the browser opens at the failure, with no app asking', async () => {
     const { harness, app, grantsBefore } = await signInThenRevoke({ reloginBrowser: 'immediately' });
     const url = await harness.nextBrowserUrl(5_000);
-    expect(new URL(url).pathname).toBe(new URL(idp.endpoints.authorization).pathname);
+    expect(new URL(url).pathname).toBe(new URL(world.idp.endpoints.authorization).pathname);
     await expectNoRetries(app, grantsBefore + 1, 1_000);
     expect(browserUrlsOpened(harness)).toHaveLength(2);
-    const { sawLoginForm } = await completeBrowserSignIn(harness, user, app, url);
+    const { sawLoginForm } = await completeBrowserSignIn(harness, world.user, app, url);
     expect(sawLoginForm).toBe(false);
-    expect(await idp.introspect((await app.getToken()).accessToken)).toMatchObject({ active: true });
+    expect(await world.idp.introspect((await app.getToken()).accessToken)).toMatchObject({ active: true });
   });
 });

@@ -4,41 +4,20 @@
  * at the IdP (oidc-provider: a rotated-away refresh token used again revokes the whole grant, so a daemon that
  * kept the old one would come back signed out).
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BrokerClient } from '../../client/index.js';
-import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js';
 import type { BrokerHarness } from '../support/broker.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
-import { client, profileStatus, signIn, startRefreshBroker, storedEntry, waitForLog } from '../support/refresh-e2e.js';
+import { profileStatus, storedEntry, useRefreshWorld, waitForLog } from '../support/refresh-e2e.js';
 
 const TTL_SECONDS = 5;
 const KILLS = 3;
 
-let idp: TestIdp;
-let user: BrowserUser;
-const cleanups: Array<() => Promise<unknown>> = [];
-
-beforeAll(async () => {
-  idp = await startTestIdp({ accessTokenTtl: TTL_SECONDS });
-  user = await launchBrowserUser();
-});
-afterAll(async () => {
-  await user?.close();
-  await idp?.close();
-});
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
-});
+const world = useRefreshWorld({ accessTokenTtl: TTL_SECONDS });
 
 const refreshed = (line: Record<string, unknown>) => line['msg'] === 'access token refreshed';
 
 async function signedIn(): Promise<{ harness: BrokerHarness; app: BrokerClient }> {
-  const harness = await startRefreshBroker(idp);
-  cleanups.push(() => harness.stop());
-  const app = await client(harness);
-  cleanups.push(() => app.close());
-  await signIn(harness, user, app);
-  return { harness, app };
+  return world.signedIn();
 }
 
 /** Waits for the daemon's next timer refresh, SIGKILLs it the moment the log line appears, starts it again. */
@@ -52,10 +31,10 @@ async function killRightAfterRefresh(harness: BrokerHarness): Promise<Record<str
 }
 
 async function rotationRun(rotate: boolean): Promise<void> {
-  idp.setRotation(rotate);
+  world.idp.setRotation(rotate);
   const { harness, app } = await signedIn();
-  const errorsBefore = idp.counts.tokenEndpointErrors;
-  const grantsBefore = idp.counts.refreshToken;
+  const errorsBefore = world.idp.counts.tokenEndpointErrors;
+  const grantsBefore = world.idp.counts.refreshToken;
   const refreshTokens = [(await storedEntry(harness))!['refreshToken'] as string];
   for (let i = 0; i < KILLS; i++) {
     const line = await killRightAfterRefresh(harness);
@@ -64,20 +43,20 @@ async function rotationRun(rotate: boolean): Promise<void> {
     if (rotate) expect(stored).not.toBe(refreshTokens.at(-1));
     else expect(stored).toBe(refreshTokens[0]);
     refreshTokens.push(stored);
-    expect(await idp.introspect(stored)).toMatchObject({ active: true });
+    expect(await world.idp.introspect(stored)).toMatchObject({ active: true });
   }
   // The last restarted daemon refreshes too, by its timer, with the refresh token it found in the keychain.
   const line = await waitForLog(harness, refreshed, 10_000);
   expect(line['rotated']).toBe(rotate);
   const token = await app.getToken();
-  expect(await idp.introspect(token.accessToken)).toMatchObject({ active: true, sub: 'alice' });
+  expect(await world.idp.introspect(token.accessToken)).toMatchObject({ active: true, sub: 'alice' });
   expect(await profileStatus(app)).toMatchObject({ state: 'active', lastRefresh: { ok: true } });
-  expect(idp.counts.refreshToken - grantsBefore).toBe(KILLS + 1);
-  expect(idp.counts.tokenEndpointErrors).toBe(errorsBefore); // not one invalid_grant
+  expect(world.idp.counts.refreshToken - grantsBefore).toBe(KILLS + 1);
+  expect(world.idp.counts.tokenEndpointErrors).toBe(errorsBefore); // not one invalid_grant
   if (rotate) {
     expect(new Set(refreshTokens).size).toBe(refreshTokens.length);
     // A rotated-away refresh token is dead at the IdP: the keychain never kept one of those.
-    for (const old of refreshTokens.slice(0, -1)) expect(await idp.introspect(old)).toMatchObject({ active: false });
+    for (const old of refreshTokens.slice(0, -1)) expect(await world.idp.introspect(old)).toMatchObject({ active: false });
   }
 }
 
@@ -91,16 +70,16 @@ describe('refresh-token rotation and kill -9', () => {
   }, 60_000);
 
   it('rotation switched on at the IdP mid-session is picked up by the next refresh', async () => {
-    idp.setRotation(false);
+    world.idp.setRotation(false);
     const { harness } = await signedIn();
     const first = (await storedEntry(harness))!['refreshToken'] as string;
     await waitForLog(harness, refreshed, 10_000);
     expect((await storedEntry(harness))!['refreshToken']).toBe(first);
-    idp.setRotation(true);
+    world.idp.setRotation(true);
     const line = await waitForLog(harness, refreshed, 10_000, 1);
     expect(line['rotated']).toBe(true);
     const second = (await storedEntry(harness))!['refreshToken'] as string;
     expect(second).not.toBe(first);
-    expect(await idp.introspect(second)).toMatchObject({ active: true });
+    expect(await world.idp.introspect(second)).toMatchObject({ active: true });
   }, 30_000);
 });

@@ -4,56 +4,31 @@
  * broker must back off (fewer requests as the outage goes on), keep serving a still-valid token, answer
  * IDP_UNAVAILABLE with retryAt once it has expired, and recover by itself when the faults clear.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerError, type BrokerClient } from '../../client/index.js';
-import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type BrokerClient, BrokerError } from '../../client/index.js';
 import type { BrokerHarness } from '../support/broker.js';
 import type { FaultProxy } from '../support/fault-proxy.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
-import {
-  client,
-  profileStatus,
-  ratePerMinute,
-  recordEvents,
-  signIn,
-  sleep,
-  startRefreshBroker,
-  tokenEndpointRequests,
-  waitFor,
-  waitForEvent,
-} from '../support/refresh-e2e.js';
+import { profileStatus, ratePerMinute, recordEvents, sleep, tokenEndpointRequests, useRefreshWorld, waitFor, waitForEvent } from '../support/refresh-e2e.js';
 
 const TTL_SECONDS = 6;
 const TOKEN_ENDPOINT = /^\/token$/;
 /** got retries once per attempt (2 HTTP requests), then the session backs off 0.3 s → 4 s. */
 const RETRY = { limit: 1, baseDelayMs: 300, maxDelayMs: 4_000 };
 
-let idp: TestIdp;
+const world = useRefreshWorld({ accessTokenTtl: TTL_SECONDS, frontProxy: true });
 let faults: FaultProxy;
-let user: BrowserUser;
-const cleanups: Array<() => Promise<unknown>> = [];
 
-beforeAll(async () => {
-  idp = await startTestIdp({ accessTokenTtl: TTL_SECONDS, frontProxy: true });
-  faults = idp.faults!;
-  user = await launchBrowserUser();
+beforeAll(() => {
+  faults = world.idp.faults!;
 });
-afterAll(async () => {
-  await user?.close();
-  await idp?.close();
-});
-afterEach(async () => {
+// Runs before the world's clean-ups ("after" hooks run as a stack).
+afterEach(() => {
   faults.clearFaults();
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
 });
 
 async function signedInBroker(profile: Record<string, unknown> = {}): Promise<{ harness: BrokerHarness; app: BrokerClient }> {
-  const harness = await startRefreshBroker(idp, { httpTimeoutSeconds: 1, refresh: { retry: RETRY }, ...profile });
-  cleanups.push(() => harness.stop());
-  const app = await client(harness, { timeoutMs: 1_500 }); // token.get waits ≤ 1 s for a refresh
-  cleanups.push(() => app.close());
-  await signIn(harness, user, app);
-  return { harness, app };
+  // token.get waits ≤ 1 s for a refresh
+  return world.signedIn({ httpTimeoutSeconds: 1, refresh: { retry: RETRY }, ...profile }, { client: { timeoutMs: 1_500 } });
 }
 
 async function tokenError(app: BrokerClient): Promise<BrokerError> {
@@ -78,7 +53,7 @@ describe('daemon (e2e): transient failures', () => {
     expect(failed.data).toMatchObject({ profile: 'main', code: 'IDP_UNAVAILABLE', retryAt: expect.any(Number) });
     const served = await app.getToken();
     expect(served.accessToken).toBe(old.accessToken);
-    expect(await idp.introspect(served.accessToken)).toMatchObject({ active: true });
+    expect(await world.idp.introspect(served.accessToken)).toMatchObject({ active: true });
     expect(await profileStatus(app)).toMatchObject({
       state: 'active',
       consecutiveFailures: expect.any(Number),
@@ -94,7 +69,7 @@ describe('daemon (e2e): transient failures', () => {
     expect(error.retryAt).toBeLessThanOrEqual(Date.now() + RETRY.maxDelayMs + 500);
 
     // Keep it down for 15 s from the first failed request, apps asking every 100 ms.
-    const firstFailure = tokenEndpointRequests(idp, outageStart)[0]!.at;
+    const firstFailure = tokenEndpointRequests(world.idp, outageStart)[0]!.at;
     const asking = (async () => {
       while (Date.now() < firstFailure + 15_000) {
         await app.getToken().catch(() => undefined);
@@ -103,7 +78,7 @@ describe('daemon (e2e): transient failures', () => {
     })();
     await asking;
     const outageEnd = Date.now();
-    const times = tokenEndpointRequests(idp, outageStart).map((r) => r.at);
+    const times = tokenEndpointRequests(world.idp, outageStart).map((r) => r.at);
     const rates = ratePerMinute(times, firstFailure, firstFailure + 15_000, 5_000);
     console.log(
       `[transient] 503 outage of ${((outageEnd - outageStart) / 1000).toFixed(1)} s, apps asking every 100 ms: ${times.length} token requests; ` +
@@ -123,7 +98,7 @@ describe('daemon (e2e): transient failures', () => {
     await waitForEvent(events, 'tokenRefreshed', refreshedBefore + 1, RETRY.maxDelayMs + 3_000);
     const fresh = await app.getToken();
     expect(fresh.accessToken).not.toBe(old.accessToken);
-    expect(await idp.introspect(fresh.accessToken)).toMatchObject({ active: true });
+    expect(await world.idp.introspect(fresh.accessToken)).toMatchObject({ active: true });
     const status = await profileStatus(app);
     expect(status).toMatchObject({ state: 'active', lastRefresh: { ok: true } });
     expect(status.consecutiveFailures).toBeUndefined();
@@ -139,7 +114,7 @@ describe('daemon (e2e): transient failures', () => {
     faults.setFault(TOKEN_ENDPOINT, { kind: 'stall', ms: 10_000 }); // longer than httpTimeoutSeconds (1 s)
     const failures = events.filter((e) => e.event === 'refreshFailed').length;
     await waitForEvent(events, 'refreshFailed', failures + 1, 10_000);
-    const faulted = tokenEndpointRequests(idp, start);
+    const faulted = tokenEndpointRequests(world.idp, start);
     // One request per attempt: a token request whose answer was lost is not resent in-request (the
     // refresh token may already be spent); the session's backoff schedules the next attempt.
     expect(faulted.length).toBe(events.filter((e) => e.event === 'refreshFailed').length);
@@ -148,7 +123,7 @@ describe('daemon (e2e): transient failures', () => {
 
     faults.clearFaults();
     await waitForEvent(events, 'tokenRefreshed', 1, RETRY.maxDelayMs + 5_000);
-    expect(await idp.introspect((await app.getToken()).accessToken)).toMatchObject({ active: true });
+    expect(await world.idp.introspect((await app.getToken()).accessToken)).toMatchObject({ active: true });
     expect(events.some((e) => e.event === 'loginRequired')).toBe(false);
   });
 
@@ -166,7 +141,7 @@ describe('daemon (e2e): transient failures', () => {
     await waitForEvent(events, 'refreshFailed', 3, 20_000);
     const failedEvents = events.filter((e) => e.event === 'refreshFailed');
     faults.clearFaults();
-    const times = tokenEndpointRequests(idp, start).map((r) => r.at);
+    const times = tokenEndpointRequests(world.idp, start).map((r) => r.at);
     const gaps = times.slice(1, 3).map((t, i) => t - times[i]!);
     console.log(`[transient] 429 Retry-After: 3 → gaps between requests ${gaps.join(' ms, ')} ms`);
     for (const gap of gaps) expect(gap).toBeGreaterThanOrEqual(2_900);

@@ -34,13 +34,11 @@
  *   TOKENBROKER_CRASH_TRIALS=60 node scripts/with-keyring.mjs vitest run test/hardening/crash.test.ts
  */
 import keytar from 'keytar';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BrokerError, connect, type BrokerClient, type BrokerEvent, type TokenResult } from '../../client/index.js';
-import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js';
 import { idpProfile, startBroker, type BrokerHarness } from '../support/broker.js';
 import type { DaemonProcess } from '../support/daemon.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
-import { sleep, storedEntry } from '../support/refresh-e2e.js';
+import { sleep, storedEntry, useRefreshWorld } from '../support/refresh-e2e.js';
 
 const TRIALS = Number(process.env['TOKENBROKER_CRASH_TRIALS'] ?? 12);
 const SEED = Number(process.env['TOKENBROKER_CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -65,17 +63,7 @@ function prng(seed: number): () => number {
 const random = prng(SEED);
 const between = (min: number, max: number) => Math.round(min + random() * (max - min));
 
-let idp: TestIdp;
-let user: BrowserUser;
-
-beforeAll(async () => {
-  idp = await startTestIdp({ accessTokenTtl: ACCESS_TOKEN_TTL, rotateRefreshTokens: true, frontProxy: true });
-  user = await launchBrowserUser();
-});
-afterAll(async () => {
-  await user?.close();
-  await idp?.close();
-});
+const world = useRefreshWorld({ accessTokenTtl: ACCESS_TOKEN_TTL, rotateRefreshTokens: true, frontProxy: true });
 
 // ---- the pieces ------------------------------------------------------------------------------------------------
 
@@ -94,17 +82,17 @@ async function connectApp(harness: BrokerHarness): Promise<App> {
 /**
  * Signs `profile` in: the daemon's authorization URL, Chromium at the IdP, the redirect handed back. oidc-provider
  * keeps one grant per browser session and client, and revoking a refresh token ends its whole grant: the other
- * profile signs in as another user, in a browser session of its own, so that "main"'s logouts leave it alone.
+ * profile signs in as another world.user, in a browser session of its own, so that "main"'s logouts leave it alone.
  */
 async function signInProfile(app: App, profile: string, login = 'alice'): Promise<void> {
   const pending = await app.client.request('login', { profile, wait: false, openBrowser: false });
-  const { redirectUrl } = await user.signIn(pending.authorizationUrl!, { login });
+  const { redirectUrl } = await world.user.signIn(pending.authorizationUrl!, { login });
   await app.client.callback(redirectUrl);
 }
 async function signInOther(app: App, profile = 'other'): Promise<void> {
-  await user.clearSession();
+  await world.user.clearSession();
   await signInProfile(app, profile, 'bob');
-  await user.clearSession();
+  await world.user.clearSession();
 }
 
 type Answer = { readonly token: TokenResult } | { readonly code: string; readonly message: string };
@@ -156,7 +144,7 @@ function kill9(daemon: DaemonProcess): { killedAt: number; dead: Promise<Array<R
 /** The IdP's answers at the token endpoint (taken at the proxy, the moment they leave the IdP). */
 const answers: Array<{ at: number; status: number }> = [];
 function slowTokenEndpoint(delayMs: number, onAnswer?: () => void): void {
-  idp.faults!.setFault(TOKEN_ENDPOINT, {
+  world.idp.faults!.setFault(TOKEN_ENDPOINT, {
     kind: 'forward',
     delayMs,
     onAnswer: (status) => {
@@ -173,7 +161,7 @@ function slowTokenEndpoint(delayMs: number, onAnswer?: () => void): void {
  */
 async function sentTokenRequests(since: number): Promise<number> {
   await sleep(100);
-  return idp.requests.filter((r) => r.method === 'POST' && r.path === '/token' && r.at >= since).length;
+  return world.idp.requests.filter((r) => r.method === 'POST' && r.path === '/token' && r.at >= since).length;
 }
 
 // ---- trials ----------------------------------------------------------------------------------------------------
@@ -231,7 +219,7 @@ interface Killed {
 async function killDuringLogin(rig: Rig, delayMs: number, offsetMs: number): Promise<Killed> {
   const { app } = rig;
   const pending = await app.client.request('login', { profile: 'main', wait: false, openBrowser: false });
-  const { redirectUrl } = await user.signIn(pending.authorizationUrl!);
+  const { redirectUrl } = await world.user.signIn(pending.authorizationUrl!);
   slowTokenEndpoint(delayMs);
   if (offsetMs < 0) {
     // The browser redirected; the daemon dies before `tokenbroker callback` reaches it.
@@ -315,17 +303,17 @@ async function killDuringRefresh(rig: Rig, delayMs: number, offsetMs: number, ai
 async function killDuringLogout(rig: Rig, delayMs: number, offsetMs: number): Promise<Killed> {
   const { app } = rig;
   const refreshTokenBefore = (await storedEntry(rig.harness))!['refreshToken'] as string;
-  idp.faults!.setFault(REVOCATION_ENDPOINT, { kind: 'forward', delayMs });
+  world.idp.faults!.setFault(REVOCATION_ENDPOINT, { kind: 'forward', delayMs });
   const sent = Date.now();
   app.client.logout({ profile: 'main', openBrowser: false }).catch(() => undefined);
   await after(offsetMs);
   const { killedAt, dead } = kill9(rig.harness.daemon);
   const log = await dead;
-  idp.faults!.setFault(REVOCATION_ENDPOINT, null);
+  world.idp.faults!.setFault(REVOCATION_ENDPOINT, null);
   const done = log.some((l) => l['msg'] === 'signed out' && logTime(l) >= sent);
   const deleted = (await storedEntry(rig.harness)) === undefined;
   await sleep(100); // as in sentTokenRequests: a request written before the kill may be read after it
-  const revocation = idp.requests.find((r) => r.path === '/token/revocation' && r.at >= sent);
+  const revocation = world.idp.requests.find((r) => r.path === '/token/revocation' && r.at >= sent);
   const phase = done
     ? 'logout finished'
     : revocation?.status !== undefined
@@ -353,10 +341,10 @@ async function forcedRefresh(rig: Rig, token: TokenResult, sample: 'first after 
     const refreshedLine = () => lines(rig.harness.daemon.output()).filter((l) => l['msg'] === 'access token refreshed')[refreshedBefore];
     for (let i = 0; i < 50 && !refreshedLine(); i++) await sleep(20); // the log pipe may trail the socket
     const line = refreshedLine();
-    const request = idp.requests.find((r) => r.method === 'POST' && r.path === '/token' && r.at >= sent);
+    const request = world.idp.requests.find((r) => r.method === 'POST' && r.path === '/token' && r.at >= sent);
     const idpAnswer = answers[answersBefore];
     if (line && request && idpAnswer) {
-      const jwksFetched = idp.requests.some((r) => r.path === '/jwks' && r.at >= idpAnswer.at && r.at <= logTime(line));
+      const jwksFetched = world.idp.requests.some((r) => r.path === '/jwks' && r.at >= idpAnswer.at && r.at <= logTime(line));
       windowSamples.push({ kind: sample, fromRequestMs: logTime(line) - request.at, fromAnswerMs: logTime(line) - idpAnswer.at, jwksFetched });
     }
   }
@@ -395,9 +383,9 @@ async function checkAfterRestart(rig: Rig, trial: Trial, killed: Killed): Promis
     else lost('no session after the restart');
     return;
   }
-  const introspected = await idp.introspect(first.token.accessToken);
+  const introspected = await world.idp.introspect(first.token.accessToken);
   const refreshed = await forcedRefresh(rig, first.token, 'first after start');
-  if ('token' in refreshed && introspected.active && (await idp.introspect(refreshed.token.accessToken)).active) {
+  if ('token' in refreshed && introspected.active && (await world.idp.introspect(refreshed.token.accessToken)).active) {
     trial.outcome = 'active';
     const again = await forcedRefresh(rig, refreshed.token, 'steady');
     if (!('token' in again)) {
@@ -463,11 +451,11 @@ async function runTrial(rig: Rig, n: number, kind: Kind): Promise<Trial> {
   rig.app = await connectApp(rig.harness);
   await checkAfterRestart(rig, trial, killed);
   if (kind === 'logout' && trial.outcome === 'logged-out' && killed.refreshTokenBefore) {
-    trial.unrevoked = (await idp.introspect(killed.refreshTokenBefore)).active;
+    trial.unrevoked = (await world.idp.introspect(killed.refreshTokenBefore)).active;
   }
   // The other profile: untouched by whatever happened to "main".
   const other = await tokenGet(rig.app, 'other');
-  if (!('token' in other) || !(await idp.introspect(other.token.accessToken)).active) {
+  if (!('token' in other) || !(await world.idp.introspect(other.token.accessToken)).active) {
     trial.outcome = 'broken';
     trial.detail = `profile "other": ${'code' in other ? other.code : 'inactive token'}`;
   }
@@ -546,7 +534,10 @@ describe('crash safety: kill -9 at random moments', () => {
     `${TRIALS} trials across login, refresh (rotation on), the keychain write and logout: no active session lost outside the rotation window, nothing broken`,
     { timeout: 60_000 + TRIALS * 10_000 },
     async () => {
-      const harness = await startBroker({ defaultProfile: 'main', profiles: { main: idpProfile(idp, { httpTimeoutSeconds: 5 }), other: idpProfile(idp) } });
+      const harness = await startBroker({
+        defaultProfile: 'main',
+        profiles: { main: idpProfile(world.idp, { httpTimeoutSeconds: 5 }), other: idpProfile(world.idp) },
+      });
       const rig: Rig = { harness, app: await connectApp(harness) };
       const trials: Trial[] = [];
       try {
@@ -562,7 +553,7 @@ describe('crash safety: kill -9 at random moments', () => {
         if ('token' in other) expect('token' in (await tokenGet(rig.app, 'other', other.token.accessToken))).toBe(true);
       } finally {
         console.log(summary(trials));
-        idp.faults!.clearFaults();
+        world.idp.faults!.clearFaults();
         await rig.app.client.close().catch(() => undefined);
         await harness.stop();
         for (const name of ['main', 'other']) await keytar.deletePassword(harness.keychainService, name).catch(() => false);
@@ -578,8 +569,8 @@ describe('crash safety: kill -9 at random moments', () => {
 
   it('entries that are not valid tokens (truncated, garbage, wrong types, newer version): start-up goes on, each is logged, the profile reads logged out, the others are unaffected', async () => {
     const corrupt = ['truncated', 'garbage', 'wrong-types', 'newer', 'empty-object'] as const;
-    const profiles: Record<string, unknown> = { good: idpProfile(idp) };
-    for (const name of corrupt) profiles[name] = idpProfile(idp);
+    const profiles: Record<string, unknown> = { good: idpProfile(world.idp) };
+    for (const name of corrupt) profiles[name] = idpProfile(world.idp);
     const harness = await startBroker({ defaultProfile: 'good', profiles });
     let app = await connectApp(harness);
     try {
@@ -614,7 +605,7 @@ describe('crash safety: kill -9 at random moments', () => {
       expect(harness.daemon.output()).not.toContain(accessToken.slice(0, 24));
 
       const good = await tokenGet(app, 'good');
-      expect('token' in good && (await idp.introspect(good.token.accessToken)).active).toBe(true);
+      expect('token' in good && (await world.idp.introspect(good.token.accessToken)).active).toBe(true);
       if ('token' in good) expect('token' in (await tokenGet(app, 'good', good.token.accessToken))).toBe(true);
 
       // The next sign-in replaces a corrupt entry with a valid one.

@@ -25,12 +25,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { BrokerError, type BrokerClient, type BrokerEvent } from '../../client/index.js';
-import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js';
+import { type BrokerClient, BrokerError, type BrokerEvent } from '../../client/index.js';
 import type { BrokerHarness } from '../support/broker.js';
 import { tempDir } from '../support/daemon.js';
 import type { FaultProxy } from '../support/fault-proxy.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
 import {
   client,
   profileStatus,
@@ -41,6 +39,7 @@ import {
   startRefreshBroker,
   storedEntry,
   tokenEndpointRequests,
+  useRefreshWorld,
   waitFor,
   waitForEvent,
 } from '../support/refresh-e2e.js';
@@ -55,28 +54,22 @@ const PROFILE = { httpTimeoutSeconds: 1, refresh: { retry: RETRY } };
 const DEFAULT_TTL = 30;
 const OUTAGE_MS = Number(process.env['TOKENBROKER_OUTAGE_SECONDS'] ?? 8) * 1000;
 
-let idp: TestIdp;
+const world = useRefreshWorld({ accessTokenTtl: DEFAULT_TTL, frontProxy: true });
 let faults: FaultProxy;
-let user: BrowserUser;
-const cleanups: Array<() => Promise<unknown>> = [];
 const figures: string[] = [];
 
-beforeAll(async () => {
-  idp = await startTestIdp({ accessTokenTtl: DEFAULT_TTL, frontProxy: true });
-  faults = idp.faults!;
-  user = await launchBrowserUser();
+beforeAll(() => {
+  faults = world.idp.faults!;
 });
-afterAll(async () => {
+// These run before the world's own ("after" hooks run as a stack): figures before the IdP closes, faults reset before the clean-ups.
+afterAll(() => {
   if (figures.length > 0) console.log(figures.join('\n'));
-  await user?.close();
-  await idp?.close();
 });
 afterEach(async () => {
   faults.clearFaults();
   await faults.setReachable(true);
-  idp.setRotation(false);
-  idp.setAccessTokenTtl(DEFAULT_TTL);
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+  world.idp.setRotation(false);
+  world.idp.setAccessTokenTtl(DEFAULT_TTL);
 });
 
 interface Signed {
@@ -86,11 +79,8 @@ interface Signed {
 }
 
 async function signedInBroker(profile: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<Signed> {
-  const harness = await startRefreshBroker(idp, { ...PROFILE, ...profile }, { env });
-  cleanups.push(() => harness.stop());
-  const app = await client(harness, { timeoutMs: 1_500 }); // token.get waits ≤ 1 s for a refresh
-  cleanups.push(() => app.close());
-  await signIn(harness, user, app);
+  // token.get waits ≤ 1 s for a refresh
+  const { harness, app } = await world.signedIn({ ...PROFILE, ...profile }, { broker: { env }, client: { timeoutMs: 1_500 } });
   return { harness, app, events: await recordEvents(app) };
 }
 
@@ -219,11 +209,11 @@ describe('refresh under provider faults', () => {
         // Other apps keep getting the token, which the IdP still accepts.
         const served = await app.getToken();
         expect(served.accessToken, row.name).toBe(before.accessToken);
-        expect((await idp.introspect(served.accessToken)).active, row.name).toBe(true);
+        expect((await world.idp.introspect(served.accessToken)).active, row.name).toBe(true);
 
         if (row.minGapMs !== undefined || row.firstGapMs !== undefined) {
           await waitFor(
-            () => tokenEndpointRequests(idp, start).length >= (row.minGapMs ? 3 : 2),
+            () => tokenEndpointRequests(world.idp, start).length >= (row.minGapMs ? 3 : 2),
             15_000,
             () => `${row.name}: more requests`,
           );
@@ -234,7 +224,7 @@ describe('refresh under provider faults', () => {
             await sleep(100);
           }
         }
-        const times = tokenEndpointRequests(idp, start).map((r) => r.at);
+        const times = tokenEndpointRequests(world.idp, start).map((r) => r.at);
         const gaps = times.slice(1).map((t, i) => t - times[i]!);
         if (row.minGapMs !== undefined) for (const gap of gaps) expect(gap, `${row.name}: gaps ${gaps.join(', ')}`).toBeGreaterThanOrEqual(row.minGapMs);
         if (row.firstGapMs !== undefined) expect(gaps[0], `${row.name}: gaps ${gaps.join(', ')}`).toBeGreaterThanOrEqual(row.firstGapMs);
@@ -268,7 +258,7 @@ describe('refresh under provider faults', () => {
         expect(after.consecutiveFailures, row.name).toBeUndefined();
         const fresh = await app.getToken();
         expect(fresh.accessToken, row.name).not.toBe(before.accessToken);
-        expect((await idp.introspect(fresh.accessToken)).active, row.name).toBe(true);
+        expect((await world.idp.introspect(fresh.accessToken)).active, row.name).toBe(true);
         expect(
           events.some((e) => e.event === 'loginRequired'),
           row.name,
@@ -287,11 +277,11 @@ describe('refresh under provider faults', () => {
       await faults.setReachable(false);
       await harness.restart();
       const app = await client(harness, { timeoutMs: 1_500 });
-      cleanups.push(() => app.close());
+      world.defer(() => app.close());
       const events = await recordEvents(app);
       expect(await profileStatus(app)).toMatchObject({ state: 'active' });
       const stored = await app.getToken({ minValidSeconds: 0 });
-      expect((await idp.introspect(stored.accessToken)).active).toBe(true);
+      expect((await world.idp.introspect(stored.accessToken)).active).toBe(true);
       // Discovery is not cached in a new process: the forced refresh cannot even find the token endpoint.
       expect((await failure(app.getToken({ rejected: stored.accessToken }))).code).toBe('IDP_UNAVAILABLE');
       await waitForEvent(events, 'refreshFailed', 1, 5_000);
@@ -299,7 +289,7 @@ describe('refresh under provider faults', () => {
       expect((await app.getToken()).accessToken).toBe(stored.accessToken);
       await faults.setReachable(true);
       await waitForEvent(events, 'tokenRefreshed', 1, RETRY.maxDelayMs + 4_000);
-      expect((await idp.introspect((await app.getToken()).accessToken)).active).toBe(true);
+      expect((await world.idp.introspect((await app.getToken()).accessToken)).active).toBe(true);
     },
   );
 });
@@ -382,10 +372,10 @@ describe('sign-in under provider faults', () => {
     `${LOGIN_ROWS.length} faults: each sign-in fails with a clear code and message, the profile stays logged out, the next sign-in works`,
     { timeout: 60_000 },
     async () => {
-      const harness = await startRefreshBroker(idp, PROFILE);
-      cleanups.push(() => harness.stop());
+      const harness = await startRefreshBroker(world.idp, PROFILE);
+      world.defer(() => harness.stop());
       const app = await client(harness, { timeoutMs: 15_000 });
-      cleanups.push(() => app.close());
+      world.defer(() => app.close());
       const events = await recordEvents(app);
       const rows: string[][] = [['fault', 'fails at', 'code', 'token requests', 'message']];
       for (const row of LOGIN_ROWS) {
@@ -397,11 +387,11 @@ describe('sign-in under provider faults', () => {
           error = await failure(app.request('login', { wait: false, openBrowser: false }));
         } else {
           const pending = await app.request('login', { wait: false, openBrowser: false });
-          const { redirectUrl } = await user.signIn(pending.authorizationUrl!);
+          const { redirectUrl } = await world.user.signIn(pending.authorizationUrl!);
           await row.apply();
           const start = Date.now();
           error = await failure(app.callback(redirectUrl));
-          exchanges = tokenEndpointRequests(idp, start).length;
+          exchanges = tokenEndpointRequests(world.idp, start).length;
           await waitFor(
             () => events.slice(from).some((e) => e.event === 'loginFailed'),
             5_000,
@@ -420,8 +410,8 @@ describe('sign-in under provider faults', () => {
         rows.push([row.name, row.at, error.code, String(exchanges), error.message.slice(0, 110)]);
       }
       // The provider is healthy again: the next sign-in goes through.
-      await signIn(harness, user, app);
-      expect((await idp.introspect((await app.getToken()).accessToken)).active).toBe(true);
+      await signIn(harness, world.user, app);
+      expect((await world.idp.introspect((await app.getToken()).accessToken)).active).toBe(true);
       figures.push(table('[provider-faults] sign-in under faults:', rows));
     },
   );
@@ -434,24 +424,24 @@ describe('signing-key (JWKS) rotation', () => {
     'a new kid right after a key-set fetch: the key set is fetched again and refreshes go on (rollover, then the old key retired)',
     { timeout: 40_000 },
     async () => {
-      idp.setAccessTokenTtl(5);
+      world.idp.setAccessTokenTtl(5);
       const { app, events } = await signedInBroker();
-      const jwksFetches = () => idp.requests.filter((r) => r.path === '/jwks').length;
+      const jwksFetches = () => world.idp.requests.filter((r) => r.path === '/jwks').length;
       const fetched = jwksFetches();
       expect(fetched).toBeGreaterThanOrEqual(1); // the sign-in's ID token check
 
       // Within jose's 30-s cooldown after that fetch: it would not refetch by itself.
-      const kid = await idp.rotateSigningKey({ keepOld: true });
+      const kid = await world.idp.rotateSigningKey({ keepOld: true });
       await waitForEvent(events, 'tokenRefreshed', 1, 10_000);
       expect(jwksFetches()).toBe(fetched + 1);
-      expect(idp.signingKids[0]).toBe(kid);
+      expect(world.idp.signingKids[0]).toBe(kid);
 
-      await idp.rotateSigningKey({ keepOld: false }); // the old keys are gone from the JWKS
+      await world.idp.rotateSigningKey({ keepOld: false }); // the old keys are gone from the JWKS
       await waitForEvent(events, 'tokenRefreshed', 2, 10_000);
       expect(jwksFetches()).toBe(fetched + 2);
       expect(await profileStatus(app)).toMatchObject({ state: 'active', lastRefresh: { ok: true } });
       expect(events.some((e) => e.event === 'refreshFailed' || e.event === 'loginRequired')).toBe(false);
-      expect((await idp.introspect((await app.getToken()).accessToken)).active).toBe(true);
+      expect((await world.idp.introspect((await app.getToken()).accessToken)).active).toBe(true);
       figures.push(`[provider-faults] JWKS rotation twice within 30 s of a key-set fetch: 2 refetches, 0 failed refreshes`);
     },
   );
@@ -460,14 +450,14 @@ describe('signing-key (JWKS) rotation', () => {
     'the key set unreachable while keys and refresh tokens rotate: the refresh is retried, the rotated refresh token kept, nothing lost',
     { timeout: 40_000 },
     async () => {
-      idp.setAccessTokenTtl(5);
-      idp.setRotation(true);
+      world.idp.setAccessTokenTtl(5);
+      world.idp.setRotation(true);
       const { harness, app, events } = await signedInBroker();
-      const errorsBefore = idp.counts.tokenEndpointErrors;
+      const errorsBefore = world.idp.counts.tokenEndpointErrors;
       const refreshTokenBefore = (await storedEntry(harness))!['refreshToken'] as string;
       const tokenBefore = await app.getToken({ minValidSeconds: 0 });
       faults.setFault(JWKS, { kind: 'status', status: 503 });
-      await idp.rotateSigningKey({ keepOld: true });
+      await world.idp.rotateSigningKey({ keepOld: true });
 
       const failed = await waitForEvent(events, 'refreshFailed', 1, 10_000);
       expect(failed.data).toMatchObject({ code: 'IDP_ERROR' });
@@ -475,8 +465,8 @@ describe('signing-key (JWKS) rotation', () => {
       // The IdP rotated the refresh token in that answer: the keychain holds the new one, which the IdP honours.
       const kept = (await storedEntry(harness))!['refreshToken'] as string;
       expect(kept).not.toBe(refreshTokenBefore);
-      expect((await idp.introspect(kept)).active).toBe(true);
-      expect((await idp.introspect(refreshTokenBefore)).active).toBe(false);
+      expect((await world.idp.introspect(kept)).active).toBe(true);
+      expect((await world.idp.introspect(refreshTokenBefore)).active).toBe(false);
       expect(harness.daemon.output()).toMatch(/the rotated refresh token was kept for the next attempt/);
       // The unverified answer's access token is not handed out; the one in use still is, while it lives.
       const served = await app.getToken({ minValidSeconds: 0 }).catch((error: unknown) => error as BrokerError);
@@ -492,8 +482,8 @@ describe('signing-key (JWKS) rotation', () => {
       faults.clearFaults();
       await waitForEvent(events, 'tokenRefreshed', 1, RETRY.maxDelayMs + 4_000);
       expect(await profileStatus(app)).toMatchObject({ state: 'active', lastRefresh: { ok: true } });
-      expect((await idp.introspect((await app.getToken()).accessToken)).active).toBe(true);
-      expect(idp.counts.tokenEndpointErrors).toBe(errorsBefore); // not one invalid_grant
+      expect((await world.idp.introspect((await app.getToken()).accessToken)).active).toBe(true);
+      expect(world.idp.counts.tokenEndpointErrors).toBe(errorsBefore); // not one invalid_grant
       expect(events.some((e) => e.event === 'loginRequired')).toBe(false);
     },
   );
@@ -506,10 +496,10 @@ describe('a refresh whose answer is lost on the way back', () => {
     { rotation: false, outcome: 'the next attempt works with the same refresh token' },
     { rotation: true, outcome: 'the refresh token was spent by the lost answer: LOGIN_REQUIRED (invalid_grant), cleanly, no retry loop' },
   ])('rotation $rotation: $outcome', { timeout: 30_000 }, async ({ rotation }) => {
-    idp.setRotation(rotation);
+    world.idp.setRotation(rotation);
     const { harness, app, events } = await signedInBroker();
     const before = await app.getToken({ minValidSeconds: 0 });
-    const grants = idp.counts.refreshToken;
+    const grants = world.idp.counts.refreshToken;
     // One answer lost: the IdP handles the refresh, the daemon sees the connection reset.
     faults.setFault(TOKEN, { kind: 'forward', loseAnswer: true, onAnswer: () => faults.setFault(TOKEN, null) });
     const answer = await app.getToken({ rejected: before.accessToken }).catch((error: unknown) => error as BrokerError);
@@ -519,12 +509,12 @@ describe('a refresh whose answer is lost on the way back', () => {
       () => 'the next attempt',
     );
     // Never resent within the request (the refresh token may be spent): the next attempt is the session's.
-    expect(idp.counts.refreshToken - grants).toBe(2);
+    expect(world.idp.counts.refreshToken - grants).toBe(2);
     const failed = events.find((e) => e.event === 'refreshFailed')!;
     expect(failed.data).toMatchObject({ code: 'IDP_UNAVAILABLE' });
     if (!rotation) {
       expect(answer).not.toBeInstanceOf(BrokerError);
-      expect((await idp.introspect((await app.getToken()).accessToken)).active).toBe(true);
+      expect((await world.idp.introspect((await app.getToken()).accessToken)).active).toBe(true);
       expect(await profileStatus(app)).toMatchObject({ state: 'active', lastRefresh: { ok: true } });
     } else {
       expect(answer).toMatchObject({ code: 'LOGIN_REQUIRED' });
@@ -535,7 +525,7 @@ describe('a refresh whose answer is lost on the way back', () => {
       expect(await storedEntry(harness)).toBeUndefined();
       expect((await failure(app.getToken())).code).toBe('LOGIN_REQUIRED');
       await sleep(RETRY.maxDelayMs);
-      expect(idp.counts.refreshToken - grants).toBe(2); // nothing more: a permanent failure is not retried
+      expect(world.idp.counts.refreshToken - grants).toBe(2); // nothing more: a permanent failure is not retried
     }
   });
 });
@@ -564,7 +554,7 @@ describe('clock skew between the daemon and the IdP', () => {
     "the expiry the daemon counts stays within the IdP's for skews the ID-token checks accept; beyond them sign-in fails with a clear error",
     { timeout: 60_000 },
     async () => {
-      idp.setAccessTokenTtl(5);
+      world.idp.setAccessTokenTtl(5);
       const preload = skewModule();
       const env = (skewSeconds: number) => ({ NODE_OPTIONS: `--import=${preload}`, TOKENBROKER_TEST_CLOCK_SKEW_MS: String(skewSeconds * 1000) });
       const working = [-55, 0, 55, 300];
@@ -584,7 +574,7 @@ describe('clock skew between the daemon and the IdP', () => {
           const token = await signed.app.getToken({ minValidSeconds: 0 });
           if (seen.has(token.accessToken)) continue;
           seen.add(token.accessToken);
-          const introspected = await idp.introspect(token.accessToken);
+          const introspected = await world.idp.introspect(token.accessToken);
           expect(introspected.active, `skew ${skew} s: a token the IdP calls inactive was served`).toBe(true);
           margins.get(skew)!.push(introspected.exp! * 1000 - (token.expiresAt - skew * 1000));
         }
@@ -610,12 +600,12 @@ describe('clock skew between the daemon and the IdP', () => {
         [-90, 'iat'],
         [3_700, 'exp'],
       ] as const) {
-        const harness = await startRefreshBroker(idp, PROFILE, { env: env(skew) });
-        cleanups.push(() => harness.stop());
+        const harness = await startRefreshBroker(world.idp, PROFILE, { env: env(skew) });
+        world.defer(() => harness.stop());
         const app = await client(harness, { timeoutMs: 15_000 });
-        cleanups.push(() => app.close());
+        world.defer(() => app.close());
         const pending = await app.request('login', { wait: false, openBrowser: false });
-        const { redirectUrl } = await user.signIn(pending.authorizationUrl!);
+        const { redirectUrl } = await world.user.signIn(pending.authorizationUrl!);
         const error = await failure(app.callback(redirectUrl));
         expect(error.code).toBe('LOGIN_FAILED');
         expect(error.message).toContain(`"${claim}"`);
