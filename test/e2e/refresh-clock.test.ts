@@ -5,57 +5,49 @@
  * token (refreshed before answering), with one refresh grant at the IdP. The fake-timer variant (a jump of
  * the wall clock while timers stand still) is in test/unit/session-refresh.test.ts.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { BrokerHarness } from '../support/broker.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
-import { client, recordEvents, signIn, sleep, startRefreshBroker, waitForEvent, waitForLog } from '../support/refresh-e2e.js';
+import { client, recordEvents, signIn, sleep, startRefreshBroker, useRefreshWorld, waitForEvent, waitForLog } from '../support/refresh-e2e.js';
 
 const TTL_SECONDS = 5;
 const STOPPED_MS = 16_000;
 
-let idp: TestIdp;
-let user: BrowserUser;
+const world = useRefreshWorld({ accessTokenTtl: TTL_SECONDS });
 let harness: BrokerHarness | undefined;
 
-beforeAll(async () => {
-  idp = await startTestIdp({ accessTokenTtl: TTL_SECONDS });
-  user = await launchBrowserUser();
-});
+// Runs before the world closes the browser and the IdP ("after" hooks run as a stack).
 afterAll(async () => {
   if (harness && harness.daemon.child.exitCode === null) harness.daemon.child.kill('SIGCONT');
   await harness?.stop();
-  await user?.close();
-  await idp?.close();
 });
 
 describe('sleep and clock jumps', () => {
   it('after a SIGSTOP longer than the token life, the watch logs the jump and token.get refreshes before answering', { timeout: 45_000 }, async () => {
-    harness = await startRefreshBroker(idp);
+    harness = await startRefreshBroker(world.idp);
     const app = await client(harness, { timeoutMs: 10_000 });
-    await signIn(harness, user, app);
+    await signIn(harness, world.user, app);
     const events = await recordEvents(app);
     await waitForEvent(events, 'tokenRefreshed', 1, 10_000); // the timer works while awake
     const before = await app.getToken({ minValidSeconds: 0 });
 
     harness.daemon.child.kill('SIGSTOP');
     await sleep(STOPPED_MS);
-    expect(await idp.introspect(before.accessToken)).toMatchObject({ active: false }); // died while "asleep"
-    const grants = idp.counts.refreshToken;
+    expect(await world.idp.introspect(before.accessToken)).toMatchObject({ active: false }); // died while "asleep"
+    const grants = world.idp.counts.refreshToken;
     harness.daemon.child.kill('SIGCONT');
 
     const after = await app.getToken({ minValidSeconds: 0 });
     expect(after.accessToken).not.toBe(before.accessToken);
     expect(after.expiresAt).toBeGreaterThan(Date.now());
-    expect(await idp.introspect(after.accessToken)).toMatchObject({ active: true });
-    expect(idp.counts.refreshToken - grants).toBe(1);
+    expect(await world.idp.introspect(after.accessToken)).toMatchObject({ active: true });
+    expect(world.idp.counts.refreshToken - grants).toBe(1);
 
     const jump = await waitForLog(harness, (line) => line['msg'] === 'wall clock jumped (sleep or clock change): re-checking sessions', 10_000);
     expect(jump['driftMs']).toBeGreaterThanOrEqual(10_000);
     expect(jump['driftMs']).toBeLessThanOrEqual(STOPPED_MS + 1_000);
     // Everything that woke up (the late timer, the watch, the app) shared that one refresh.
     await sleep(500);
-    expect(idp.counts.refreshToken - grants).toBe(1);
+    expect(world.idp.counts.refreshToken - grants).toBe(1);
     await app.close();
   });
 });

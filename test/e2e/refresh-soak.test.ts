@@ -5,12 +5,10 @@
  * TOKENBROKER_SOAK_CYCLES sets the number of cycles (default 20, ≈ 45 s; each cycle is about half a
  * token lifetime, since apps ask with the default minValidSeconds, capped at half the lifetime).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { BrokerClient } from '../../client/index.js';
-import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js';
 import type { BrokerHarness } from '../support/broker.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
-import { client, recordEvents, signIn, sleep, startRefreshBroker, waitForEvent } from '../support/refresh-e2e.js';
+import { client, recordEvents, signIn, sleep, startRefreshBroker, useRefreshWorld, waitForEvent } from '../support/refresh-e2e.js';
 
 const TTL_SECONDS = 5;
 const CYCLES = Number(process.env['TOKENBROKER_SOAK_CYCLES'] ?? 20);
@@ -24,20 +22,14 @@ const APPS: ReadonlyArray<{ minValidSeconds?: number; pauseMs: number }> = [
   { minValidSeconds: 2, pauseMs: 30 },
 ];
 
-let idp: TestIdp;
-let user: BrowserUser;
+const world = useRefreshWorld({ accessTokenTtl: TTL_SECONDS });
 let harness: BrokerHarness | undefined;
 const apps: BrokerClient[] = [];
 
-beforeAll(async () => {
-  idp = await startTestIdp({ accessTokenTtl: TTL_SECONDS });
-  user = await launchBrowserUser();
-});
+// Runs before the world closes the browser and the IdP ("after" hooks run as a stack).
 afterAll(async () => {
   for (const app of apps) await app.close();
   await harness?.stop();
-  await user?.close();
-  await idp?.close();
 });
 
 interface Receipt {
@@ -49,10 +41,10 @@ interface Receipt {
 
 describe('soak', () => {
   it(`${CYCLES} refresh cycles with apps asking continuously: never an expired token, one grant per cycle`, { timeout: 60_000 + CYCLES * 4_000 }, async () => {
-    harness = await startRefreshBroker(idp, {}, { logLevel: 'info' });
+    harness = await startRefreshBroker(world.idp, {}, { logLevel: 'info' });
     const main = await client(harness);
     apps.push(main);
-    await signIn(harness, user, main);
+    await signIn(harness, world.user, main);
     const events = await recordEvents(main);
     for (let i = 0; i < APPS.length; i++) apps.push(await client(harness, { clientName: `soak-${i}` }));
 
@@ -60,7 +52,7 @@ describe('soak', () => {
     const idpExpiry = new Map<string, Promise<number>>();
     const receipts: Receipt[] = [];
     const errors: unknown[] = [];
-    const grantsBefore = idp.counts.refreshToken;
+    const grantsBefore = world.idp.counts.refreshToken;
     const refreshedBefore = events.filter((e) => e.event === 'tokenRefreshed').length;
     const started = Date.now();
     let running = true;
@@ -75,7 +67,7 @@ describe('soak', () => {
           if (!idpExpiry.has(token.accessToken)) {
             idpExpiry.set(
               token.accessToken,
-              idp.introspect(token.accessToken).then((r) => (r.active ? r.exp! * 1000 : -1)),
+              world.idp.introspect(token.accessToken).then((r) => (r.active ? r.exp! * 1000 : -1)),
             );
           }
         } catch (error) {
@@ -89,7 +81,7 @@ describe('soak', () => {
     await Promise.all(loops);
     const elapsed = Date.now() - started;
     const cycles = events.filter((e) => e.event === 'tokenRefreshed').length - refreshedBefore;
-    const grants = idp.counts.refreshToken - grantsBefore;
+    const grants = world.idp.counts.refreshToken - grantsBefore;
 
     expect(errors).toEqual([]);
     // Never expired: every receipt was before the IdP's exp of that token (introspected while it was active).
