@@ -21,12 +21,10 @@
  *   node scripts/with-keyring.mjs vitest run test/hardening/logout-crash.test.ts
  */
 import keytar from 'keytar';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BrokerError, connect, type BrokerClient } from '../../client/index.js';
-import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js';
 import { idpProfile, startBroker, type BrokerHarness } from '../support/broker.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
-import { sleep, storedEntry } from '../support/refresh-e2e.js';
+import { sleep, storedEntry, useRefreshWorld } from '../support/refresh-e2e.js';
 
 const TRIALS = Number(process.env['TOKENBROKER_LOGOUT_CRASH_TRIALS'] ?? 30);
 const SEED = Number(process.env['TOKENBROKER_CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -57,16 +55,7 @@ function after(ms: number): Promise<void> {
   });
 }
 
-let idp: TestIdp;
-let user: BrowserUser;
-beforeAll(async () => {
-  idp = await startTestIdp({ accessTokenTtl: 600, frontProxy: true });
-  user = await launchBrowserUser();
-});
-afterAll(async () => {
-  await user?.close();
-  await idp?.close();
-});
+const world = useRefreshWorld({ accessTokenTtl: 600, frontProxy: true });
 
 type Outcome = 'active' | 'revoked' | 'live grant' | 'broken';
 interface Trial {
@@ -82,7 +71,7 @@ interface Trial {
 
 async function signIn(client: BrokerClient): Promise<void> {
   const pending = await client.request('login', { profile: 'main', wait: false, openBrowser: false });
-  const { redirectUrl } = await user.signIn(pending.authorizationUrl!);
+  const { redirectUrl } = await world.user.signIn(pending.authorizationUrl!);
   await client.callback(redirectUrl);
 }
 
@@ -97,7 +86,7 @@ async function tokenOrCode(client: BrokerClient, rejected?: string): Promise<{ t
 describe('a revocation the provider cannot take now', () => {
   it('503 at logout: the record stays, the same daemon retries with backoff, the token ends up revoked; a restart in between revokes too', async () => {
     const harness: BrokerHarness = await startBroker(
-      { defaultProfile: 'main', profiles: { main: idpProfile(idp, { httpTimeoutSeconds: 5 }) } },
+      { defaultProfile: 'main', profiles: { main: idpProfile(world.idp, { httpTimeoutSeconds: 5 }) } },
       { logLevel: 'info' },
     );
     let client = await connect({ socketPath: harness.daemon.socketPath, reconnect: false, timeoutMs: 30_000 });
@@ -105,7 +94,7 @@ describe('a revocation the provider cannot take now', () => {
       for (const restartInBetween of [false, true]) {
         await signIn(client);
         const refreshToken = (await storedEntry(harness))!['refreshToken'] as string;
-        idp.faults!.setFault(REVOCATION, {
+        world.idp.faults!.setFault(REVOCATION, {
           kind: 'status',
           status: 503,
           body: '{"error":"temporarily_unavailable"}',
@@ -115,9 +104,9 @@ describe('a revocation the provider cannot take now', () => {
         expect(result).toMatchObject({ keychainCleared: true, revoked: false });
         expect(result.revokeError).toMatch(/retried with backoff/);
         expect(await keytar.getPassword(harness.keychainService, RECORD_ACCOUNT)).not.toBeNull();
-        expect((await idp.introspect(refreshToken)).active).toBe(true);
+        expect((await world.idp.introspect(refreshToken)).active).toBe(true);
         const failedAt = Date.now();
-        idp.faults!.clearFaults();
+        world.idp.faults!.clearFaults();
         if (restartInBetween) {
           await client.close();
           await harness.restart();
@@ -125,7 +114,7 @@ describe('a revocation the provider cannot take now', () => {
         }
         let active = true;
         while (active && Date.now() - failedAt < 30_000) {
-          active = (await idp.introspect(refreshToken)).active;
+          active = (await world.idp.introspect(refreshToken)).active;
           if (active) await sleep(200);
         }
         const took = Date.now() - failedAt;
@@ -139,7 +128,7 @@ describe('a revocation the provider cannot take now', () => {
         );
       }
     } finally {
-      idp.faults!.clearFaults();
+      world.idp.faults!.clearFaults();
       await client.close().catch(() => undefined);
       await harness.stop();
       await keytar.deletePassword(harness.keychainService, 'main').catch(() => false);
@@ -151,7 +140,7 @@ describe('a revocation the provider cannot take now', () => {
 describe('logout crash safety: kill -9 at random instants during logout', () => {
   it(`${TRIALS} kills: no logged-out profile leaves a live grant at the provider`, { timeout: 120_000 + TRIALS * 15_000 }, async () => {
     const harness: BrokerHarness = await startBroker(
-      { defaultProfile: 'main', profiles: { main: idpProfile(idp, { httpTimeoutSeconds: 5 }) } },
+      { defaultProfile: 'main', profiles: { main: idpProfile(world.idp, { httpTimeoutSeconds: 5 }) } },
       { logLevel: 'info' },
     );
     let client = await connect({ socketPath: harness.daemon.socketPath, reconnect: false, timeoutMs: 20_000 });
@@ -160,7 +149,7 @@ describe('logout crash safety: kill -9 at random instants during logout', () => 
       for (let n = 1; n <= TRIALS; n++) {
         if (!(await tokenOrCode(client)).token) await signIn(client);
         const refreshToken = (await storedEntry(harness))!['refreshToken'] as string;
-        expect((await idp.introspect(refreshToken)).active).toBe(true);
+        expect((await world.idp.introspect(refreshToken)).active).toBe(true);
 
         // A fresh daemon: its first logout fetches the discovery document (slowed), then revokes (slowed).
         await client.close();
@@ -182,14 +171,18 @@ describe('logout crash safety: kill -9 at random instants during logout', () => 
           fired = true;
           daemon.child.kill('SIGKILL');
         };
-        idp.faults!.setFault(DISCOVERY, { kind: 'forward', delayMs: discoveryDelay, onAnswer: () => void (early ? undefined : after(offsetMs).then(killNow)) });
-        idp.faults!.setFault(REVOCATION, { kind: 'forward', delayMs: revocationDelay });
+        world.idp.faults!.setFault(DISCOVERY, {
+          kind: 'forward',
+          delayMs: discoveryDelay,
+          onAnswer: () => void (early ? undefined : after(offsetMs).then(killNow)),
+        });
+        world.idp.faults!.setFault(REVOCATION, { kind: 'forward', delayMs: revocationDelay });
 
         client.logout({ profile: 'main', openBrowser: false }).catch(() => undefined);
         if (early) void after(offsetMs).then(killNow);
         await Promise.race([closed, sleep(15_000).then(killNow)]);
         await closed;
-        idp.faults!.clearFaults();
+        world.idp.faults!.clearFaults();
         await client.close();
 
         // Where the kill fell, read straight from the keychain while no daemon runs.
@@ -210,7 +203,7 @@ describe('logout crash safety: kill -9 at random instants during logout', () => 
         if (answer.token) {
           // Still signed in: the logout had not begun to take effect; the grant must still work.
           const refreshed = await tokenOrCode(client, answer.token);
-          const active = (await idp.introspect(refreshToken)).active;
+          const active = (await world.idp.introspect(refreshToken)).active;
           trial.outcome = refreshed.token && active ? 'active' : 'broken';
           if (trial.outcome === 'broken') trial.detail = `active after restart, but forced refresh ${refreshed.code ?? 'ok'}, refresh token active ${active}`;
           continue;
@@ -223,14 +216,14 @@ describe('logout crash safety: kill -9 at random instants during logout', () => 
         let active = true;
         const deadline = Date.now() + 15_000;
         while (active && Date.now() < deadline) {
-          active = (await idp.introspect(refreshToken)).active;
+          active = (await world.idp.introspect(refreshToken)).active;
           if (active) await sleep(100);
         }
         trial.outcome = active ? 'live grant' : 'revoked';
         if (!active) trial.revokedAfterMs = Date.now() - restartedAt;
       }
     } finally {
-      idp.faults!.clearFaults();
+      world.idp.faults!.clearFaults();
       await client.close().catch(() => undefined);
       const count = (o: Outcome) => trials.filter((t) => t.outcome === o).length;
       const phases = new Map<string, number>();
