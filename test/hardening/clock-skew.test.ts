@@ -18,21 +18,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerError, type BrokerClient, type BrokerEvent } from '../../client/index.js';
-import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js';
 import type { BrokerHarness } from '../support/broker.js';
 import { runCli, tempDir } from '../support/daemon.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
-import { client, profileStatus, recordEvents, signIn, sleep, startRefreshBroker, storedEntry, waitFor } from '../support/refresh-e2e.js';
+import { profileStatus, recordEvents, sleep, storedEntry, useRefreshWorld, waitFor } from '../support/refresh-e2e.js';
 
 const TOKEN = /^\/token$/;
 const HOUR = 3_600;
 const OFFSETS = [-2 * HOUR, -120, 2 * HOUR, 24 * HOUR];
 const RETRY = { limit: 1, baseDelayMs: 500, maxDelayMs: 2_000 };
 
-let idp: TestIdp;
-let user: BrowserUser;
+const world = useRefreshWorld({ accessTokenTtl: 600, rotateRefreshTokens: true, frontProxy: true });
 let preload: string;
-const cleanups: Array<() => Promise<unknown>> = [];
 const rows: string[][] = [
   [
     'daemon clock vs IdP',
@@ -66,19 +62,16 @@ globalThis.Date = MovedDate;
   return file;
 }
 
-beforeAll(async () => {
-  idp = await startTestIdp({ accessTokenTtl: 600, rotateRefreshTokens: true, frontProxy: true });
-  user = await launchBrowserUser();
+beforeAll(() => {
   preload = clockModule();
 });
-afterAll(async () => {
+// These run before the world's own ("after" hooks run as a stack): the table before the IdP closes, faults cleared
+// before the clean-ups.
+afterAll(() => {
   console.log(['[clock-skew] sessions across clock offsets during refresh (rotation on):', ...rows.map((r) => '  ' + r.join(' | '))].join('\n'));
-  await user?.close();
-  await idp?.close();
 });
-afterEach(async () => {
-  idp.faults!.clearFaults();
-  for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+afterEach(() => {
+  world.idp.faults!.clearFaults();
 });
 
 interface Rig {
@@ -91,15 +84,10 @@ interface Rig {
 async function rig(): Promise<Rig> {
   const clockFile = path.join(tempDir('tb-clockfile-'), 'offset');
   fs.writeFileSync(clockFile, '0');
-  const harness = await startRefreshBroker(
-    idp,
+  const { harness, app } = await world.signedIn(
     { httpTimeoutSeconds: 2, refresh: { retry: RETRY } },
-    { env: { NODE_OPTIONS: `--import=${preload}`, TOKENBROKER_TEST_CLOCK_FILE: clockFile } },
+    { broker: { env: { NODE_OPTIONS: `--import=${preload}`, TOKENBROKER_TEST_CLOCK_FILE: clockFile } }, client: { timeoutMs: 10_000 } },
   );
-  cleanups.push(() => harness.stop());
-  const app = await client(harness, { timeoutMs: 10_000 });
-  cleanups.push(() => app.close());
-  await signIn(harness, user, app);
   const events = await recordEvents(app);
   return {
     harness,
@@ -135,7 +123,7 @@ async function answer(promise: Promise<{ accessToken: string }>): Promise<{ toke
 async function expectIntact(r: Rig, what: string): Promise<void> {
   const entry = await storedEntry(r.harness);
   expect(entry, `${what}: keychain entry`).toBeDefined();
-  expect((await idp.introspect(String(entry!['refreshToken']))).active, `${what}: the stored refresh token is live at the IdP`).toBe(true);
+  expect((await world.idp.introspect(String(entry!['refreshToken']))).active, `${what}: the stored refresh token is live at the IdP`).toBe(true);
   const status = await profileStatus(r.app);
   expect(['active', 'refreshing'], what).toContain(status.state);
   expect(status.reason, what).toBeUndefined();
@@ -147,7 +135,7 @@ describe('a wrong clock during refresh', () => {
       `${offset > 0 ? '+' : ''}${offset} s: refreshes complete on the provider's clock; the session survives; status shows the skew`,
       { timeout: 90_000 },
       async () => {
-        const before = { ...idp.counts };
+        const before = { ...world.idp.counts };
         const r = await rig();
         await r.setClock(offset);
         let refreshes = 0;
@@ -156,7 +144,7 @@ describe('a wrong clock during refresh', () => {
           const next = await answer(r.app.getToken({ rejected: current.accessToken }));
           expect(next.code, `offset ${offset}: refresh ${i + 1}`).toBeUndefined();
           expect(next.token).not.toBe(current.accessToken);
-          expect((await idp.introspect(next.token!)).active).toBe(true);
+          expect((await world.idp.introspect(next.token!)).active).toBe(true);
           refreshes++;
           await expectIntact(r, `offset ${offset}, refresh ${i + 1}`);
         }
@@ -177,8 +165,8 @@ describe('a wrong clock during refresh', () => {
         expect(Math.abs((await profileStatus(r.app)).clockSkewSeconds!)).toBeLessThan(3);
 
         const deleted = 0; // expectIntact found the entry after every step
-        const revoked = idp.counts.revocation - before.revocation;
-        const invalidGrant = idp.counts.tokenEndpointErrors - before.tokenEndpointErrors;
+        const revoked = world.idp.counts.revocation - before.revocation;
+        const invalidGrant = world.idp.counts.tokenEndpointErrors - before.tokenEndpointErrors;
         const loginRequired = r.events.filter((e) => e.event === 'loginRequired').length;
         const browser = await r.harness.nextBrowserUrl(200).then(
           () => 1,
@@ -201,9 +189,9 @@ describe('a wrong clock during refresh', () => {
     'without a Date header: the refresh fails transiently, the rotated refresh token is kept, and the backoff timer refreshes once the clock is right',
     { timeout: 90_000 },
     async () => {
-      const before = { ...idp.counts };
+      const before = { ...world.idp.counts };
       const r = await rig();
-      idp.faults!.setFault(TOKEN, { kind: 'forward', dropHeaders: ['date'] });
+      world.idp.faults!.setFault(TOKEN, { kind: 'forward', dropHeaders: ['date'] });
       const offset = -2 * HOUR;
       await r.setClock(offset);
       const current = await r.app.getToken();
@@ -216,7 +204,7 @@ describe('a wrong clock during refresh', () => {
       await expectIntact(r, 'no Date header, clock off');
       // The rotated refresh token replaced the spent one in the keychain.
       expect(String((await storedEntry(r.harness))!['refreshToken'])).not.toBe(refreshTokenBefore);
-      expect((await idp.introspect(refreshTokenBefore)).active).toBe(false);
+      expect((await world.idp.introspect(refreshTokenBefore)).active).toBe(false);
       // Other apps still get the access token in use.
       expect((await r.app.getToken()).accessToken).toBe(current.accessToken);
       const failuresWhileOff = (await profileStatus(r.app)).consecutiveFailures ?? 0;
@@ -231,8 +219,8 @@ describe('a wrong clock during refresh', () => {
       await expectIntact(r, 'no Date header, clock right again');
       expect((await r.app.getToken()).accessToken).not.toBe(current.accessToken);
 
-      const revoked = idp.counts.revocation - before.revocation;
-      const invalidGrant = idp.counts.tokenEndpointErrors - before.tokenEndpointErrors;
+      const revoked = world.idp.counts.revocation - before.revocation;
+      const invalidGrant = world.idp.counts.tokenEndpointErrors - before.tokenEndpointErrors;
       const loginRequired = r.events.filter((e) => e.event === 'loginRequired').length;
       const browser = await r.harness.nextBrowserUrl(200).then(
         () => 1,
