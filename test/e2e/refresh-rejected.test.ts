@@ -6,34 +6,28 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BrokerClient } from '../../client/index.js';
-import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js';
 import type { BrokerHarness } from '../support/broker.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
 import { startResourceServer, type ResourceServer } from '../support/resource-server.js';
-import { client, signIn, startRefreshBroker } from '../support/refresh-e2e.js';
+import { client, signIn, startRefreshBroker, useRefreshWorld } from '../support/refresh-e2e.js';
 
-let idp: TestIdp;
-let user: BrowserUser;
+const world = useRefreshWorld({ accessTokenTtl: 600 });
 let api: ResourceServer;
 let harness: BrokerHarness;
 let main: BrokerClient;
 const extra: BrokerClient[] = [];
 
 beforeAll(async () => {
-  idp = await startTestIdp({ accessTokenTtl: 600 });
-  api = await startResourceServer(idp);
-  user = await launchBrowserUser();
-  harness = await startRefreshBroker(idp);
+  api = await startResourceServer(world.idp);
+  harness = await startRefreshBroker(world.idp);
   main = await client(harness);
-  await signIn(harness, user, main);
+  await signIn(harness, world.user, main);
 });
+// Runs before the world closes the browser and the IdP ("after" hooks run as a stack).
 afterAll(async () => {
   for (const app of extra) await app.close();
   await main?.close();
   await harness?.stop();
-  await user?.close();
   await api?.close();
-  await idp?.close();
 });
 const requestsSince = (n: number) => api.requests.slice(n);
 
@@ -45,7 +39,7 @@ describe('a token the API rejected', () => {
     expect(requestsSince(seen).map((r) => r.status)).toEqual([200]);
 
     api.reject(token.accessToken);
-    const grants = idp.counts.refreshToken;
+    const grants = world.idp.counts.refreshToken;
     const response = await main.fetch(api.url);
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ ok: true, sub: 'alice' });
@@ -53,7 +47,7 @@ describe('a token the API rejected', () => {
     expect(first).toMatchObject({ token: token.accessToken, status: 401 });
     expect(second!.status).toBe(200);
     expect(second!.token).not.toBe(token.accessToken);
-    expect(idp.counts.refreshToken - grants).toBe(1);
+    expect(world.idp.counts.refreshToken - grants).toBe(1);
     expect((await main.getToken()).accessToken).toBe(second!.token);
   });
 
@@ -62,10 +56,10 @@ describe('a token the API rejected', () => {
     const token = await main.getToken();
     api.reject(token.accessToken);
     const seen = api.requests.length;
-    const grants = idp.counts.refreshToken;
+    const grants = world.idp.counts.refreshToken;
     const responses = await Promise.all(extra.map((app) => app.fetch(api.url)));
     expect(responses.map((r) => r.status)).toEqual(Array(10).fill(200));
-    expect(idp.counts.refreshToken - grants).toBe(1);
+    expect(world.idp.counts.refreshToken - grants).toBe(1);
     const requests = requestsSince(seen);
     expect(requests.filter((r) => r.status === 401)).toHaveLength(10);
     const retried = requests.filter((r) => r.status === 200);
@@ -76,27 +70,27 @@ describe('a token the API rejected', () => {
 
   it('reporting a token that is no longer current returns the newer one at once, without a refresh', async () => {
     const current = await main.getToken();
-    const grants = idp.counts.refreshToken;
+    const grants = world.idp.counts.refreshToken;
     const answer = await main.getToken({ rejected: 'an-older-token-the-broker-already-replaced' });
     expect(answer.accessToken).toBe(current.accessToken);
-    expect(idp.counts.refreshToken).toBe(grants);
+    expect(world.idp.counts.refreshToken).toBe(grants);
   });
 
   it('a token revoked at the IdP (oidc-provider ends the whole grant with it): one refresh attempt, then LOGIN_REQUIRED', async () => {
     const token = await main.getToken();
     // RFC 7009 revocation of the access token, as a provider admin or a security tool might.
-    const revoked = await fetch(idp.endpoints.revocation, {
+    const revoked = await fetch(world.idp.endpoints.revocation, {
       method: 'POST',
-      body: new URLSearchParams({ token: token.accessToken, token_type_hint: 'access_token', client_id: idp.clientId }),
+      body: new URLSearchParams({ token: token.accessToken, token_type_hint: 'access_token', client_id: world.idp.clientId }),
     });
     expect(revoked.status).toBe(200);
-    expect(await idp.introspect(token.accessToken)).toMatchObject({ active: false });
-    const grants = idp.counts.refreshToken;
+    expect(await world.idp.introspect(token.accessToken)).toMatchObject({ active: false });
+    const grants = world.idp.counts.refreshToken;
     const seen = api.requests.length;
     await expect(main.fetch(api.url)).rejects.toMatchObject({ code: 'LOGIN_REQUIRED' });
     expect(requestsSince(seen).map((r) => r.status)).toEqual([401]); // the API saw one request, no retry with a dead token
-    expect(idp.counts.refreshToken - grants).toBe(1);
+    expect(world.idp.counts.refreshToken - grants).toBe(1);
     await expect(main.fetch(api.url)).rejects.toMatchObject({ code: 'LOGIN_REQUIRED' });
-    expect(idp.counts.refreshToken - grants).toBe(1);
+    expect(world.idp.counts.refreshToken - grants).toBe(1);
   });
 });

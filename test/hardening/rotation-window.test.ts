@@ -24,11 +24,9 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerError, connect, type BrokerClient } from '../../client/index.js';
-import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js';
 import { idpProfile, startBroker, type BrokerHarness } from '../support/broker.js';
 import type { DaemonProcess } from '../support/daemon.js';
-import { startTestIdp, type TestIdp } from '../support/idp.js';
-import { sleep, storedEntry } from '../support/refresh-e2e.js';
+import { sleep, storedEntry, useRefreshWorld } from '../support/refresh-e2e.js';
 
 const UNIFORM = Number(process.env['TOKENBROKER_ROTATION_KILLS'] ?? 20);
 const TARGETED = Number(process.env['TOKENBROKER_ROTATION_TARGETED'] ?? 10);
@@ -49,25 +47,21 @@ function prng(seed: number): () => number {
 }
 const random = prng(SEED);
 
-let idp: TestIdp;
-let user: BrowserUser;
+const world = useRefreshWorld({ accessTokenTtl: SHORT_TTL, rotateRefreshTokens: true, frontProxy: true });
 let harness: BrokerHarness;
 let app: BrokerClient;
 /** The IdP's answers at the token endpoint, the moment they leave it (proxy). */
 const answers: number[] = [];
 
 beforeAll(async () => {
-  idp = await startTestIdp({ accessTokenTtl: SHORT_TTL, rotateRefreshTokens: true, frontProxy: true });
-  idp.faults!.setFault(TOKEN_ENDPOINT, { kind: 'forward', onAnswer: () => void answers.push(Date.now()) });
-  user = await launchBrowserUser();
-  harness = await startBroker({ profiles: { main: idpProfile(idp, { refresh: { retry: { limit: 1, baseDelayMs: 200, maxDelayMs: 1_000 } } }) } });
+  world.idp.faults!.setFault(TOKEN_ENDPOINT, { kind: 'forward', onAnswer: () => void answers.push(Date.now()) });
+  harness = await startBroker({ profiles: { main: idpProfile(world.idp, { refresh: { retry: { limit: 1, baseDelayMs: 200, maxDelayMs: 1_000 } } }) } });
   app = await connectApp();
 });
+// Runs before the world closes the browser and the IdP ("after" hooks run as a stack).
 afterAll(async () => {
   await app?.close().catch(() => undefined);
   await harness?.stop();
-  await user?.close();
-  await idp?.close();
 });
 
 function connectApp(): Promise<BrokerClient> {
@@ -86,9 +80,9 @@ async function works(): Promise<boolean> {
 }
 
 async function signInAgain(): Promise<void> {
-  await user.clearSession();
+  await world.user.clearSession();
   const pending = await app.request('login', { wait: false, openBrowser: false });
-  const { redirectUrl } = await user.signIn(pending.authorizationUrl!);
+  const { redirectUrl } = await world.user.signIn(pending.authorizationUrl!);
   await app.callback(redirectUrl);
 }
 
@@ -154,7 +148,7 @@ async function trial(kind: Trial['kind'], run: (killNow: () => void) => Promise<
     });
   }
   const stored = String((await storedEntry(harness))?.['refreshToken'] ?? '');
-  const live = stored !== '' && (await idp.introspect(stored)).active;
+  const live = stored !== '' && (await world.idp.introspect(stored)).active;
 
   await app.close().catch(() => undefined);
   await harness.restart();
@@ -183,7 +177,7 @@ describe('kill -9 during refresh-heavy operation (rotation on)', () => {
     `${UNIFORM} kills at uniformly random moments, ${TARGETED} kills right after the IdP's answer`,
     { timeout: 60_000 + (UNIFORM + TARGETED) * 15_000 },
     async () => {
-      idp.setAccessTokenTtl(SHORT_TTL);
+      world.idp.setAccessTokenTtl(SHORT_TTL);
       for (let n = 0; n < UNIFORM; n++) {
         await trial('uniform', async (killNow) => {
           let polling = true;
@@ -199,14 +193,14 @@ describe('kill -9 during refresh-heavy operation (rotation on)', () => {
           await poll;
         });
       }
-      idp.setAccessTokenTtl(LONG_TTL);
+      world.idp.setAccessTokenTtl(LONG_TTL);
       for (let n = 0; n < TARGETED; n++) {
         const offset = Math.round(random() * 20);
         await trial('targeted', async (killNow) => {
           const current = await app.getToken({ minValidSeconds: 0 });
           let fire!: () => void;
           const fired = new Promise<void>((resolve) => (fire = resolve));
-          idp.faults!.setFault(TOKEN_ENDPOINT, {
+          world.idp.faults!.setFault(TOKEN_ENDPOINT, {
             kind: 'forward',
             onAnswer: () => {
               answers.push(Date.now());
@@ -215,7 +209,7 @@ describe('kill -9 during refresh-heavy operation (rotation on)', () => {
           });
           app.getToken({ rejected: current.accessToken }).catch(() => undefined);
           await Promise.race([fired, sleep(10_000).then(killNow)]);
-          idp.faults!.setFault(TOKEN_ENDPOINT, { kind: 'forward', onAnswer: () => void answers.push(Date.now()) });
+          world.idp.faults!.setFault(TOKEN_ENDPOINT, { kind: 'forward', onAnswer: () => void answers.push(Date.now()) });
         });
       }
 
