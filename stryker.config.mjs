@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * Mutation testing (StrykerJS): deliberate bugs are put into the units that carry the broker's
- * guarantees, one at a time, and the unit layer (vitest.unit.config.ts) must fail on each.
+ * guarantees, one at a time, and the unit layer (test/unit/, through vitest.unit.config.ts) must fail on each.
  * `npm run mutation` runs it all; `npm run mutation:ci` the fast subset CI gates on
  * (stryker.ci.config.mjs). Equivalent survivors are listed and explained in docs/mutation.md.
  */

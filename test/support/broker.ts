@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
-import { FAKE_BROWSER, LAUNCHER_URL, waitForBrowserUrl } from './browser-user.js';
+import { FAKE_BROWSER, followLauncher, waitForBrowserUrl } from './browser-user.js';
 import { startDaemon, tempDir, type DaemonProcess } from './daemon.js';
 import type { TestIdp } from './idp.js';
 
@@ -78,14 +78,4 @@ export async function startBroker(
     },
   };
   return harness;
-}
-
-/** Fetches a launcher URL once (as the browser would) and returns its redirect target; other URLs as they are. */
-export async function followLauncher(url: string): Promise<string> {
-  if (!LAUNCHER_URL.test(url)) return url;
-  const response = await fetch(url, { redirect: 'manual' });
-  const location = response.headers.get('location');
-  await response.body?.cancel();
-  if (response.status !== 302 || location === null) throw new Error(`launcher ${url} answered ${response.status} without a redirect`);
-  return location;
 }

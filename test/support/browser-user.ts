@@ -141,6 +141,16 @@ function isFinalRedirect(request: Request, page: Page, providerOrigin: string): 
 /** The broker's one-time launcher (`http://127.0.0.1:<port>/start/<random>`): it redirects to the provider once. */
 export const LAUNCHER_URL = /^http:\/\/127\.0\.0\.1:\d+\/start\/[A-Za-z0-9_-]+$/;
 
+/** Fetches a launcher URL once (as the browser would) and returns its redirect target; other URLs as they are. */
+export async function followLauncher(url: string): Promise<string> {
+  if (!LAUNCHER_URL.test(url)) return url;
+  const response = await fetch(url, { redirect: 'manual' });
+  const location = response.headers.get('location');
+  await response.body?.cancel();
+  if (response.status !== 302 || location === null) throw new Error(`launcher ${url} answered ${response.status} without a redirect`);
+  return location;
+}
+
 async function drive(page: Page, url: string, login: string | undefined): Promise<SignInResult & { sawLoginForm: boolean }> {
   // Opened with the broker's launcher: the provider is wherever the launcher redirects to.
   let providerOrigin = LAUNCHER_URL.test(url) ? undefined : new URL(url).origin;

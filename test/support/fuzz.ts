@@ -1,5 +1,5 @@
 /**
- * A frame generator for hostile-client tests of the daemon's socket (test/hardening-fuzz.test.ts).
+ * A frame generator for hostile-client tests of the daemon's socket (test/hardening/fuzz.test.ts).
  *
  * It produces *connection scripts*: the bytes one connection sends, and what the daemon must do with
  * each frame according to the wire contract (proto/README.md, "Limits"):

@@ -1,15 +1,77 @@
 /**
- * Shared steps of the refresh end-to-end tests (test/refresh-*.test.ts): sign in through the real daemon,
+ * Shared steps of the refresh end-to-end tests (test/e2e/refresh-*.test.ts): sign in through the real daemon,
  * the test IdP and headless Chromium; watch events, logs and the IdP's token endpoint.
  */
 import keytar from 'keytar';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 import { connect, type BrokerClient, type BrokerEvent, type ProfileStatus } from '../../client/index.js';
-import type { BrowserUser } from './browser-user.js';
+import { launchBrowserUser, type BrowserUser } from './browser-user.js';
 import { idpProfile, startBroker, type BrokerHarness } from './broker.js';
 import { waitFor } from './daemon.js';
-import type { TestIdp } from './idp.js';
+import { startTestIdp, type TestIdp, type TestIdpOptions } from './idp.js';
 
 export { waitFor } from './daemon.js';
+
+/** The world a refresh end-to-end file runs in: one IdP and one browser for the file, daemons per test. */
+export interface RefreshWorld {
+  /** The test IdP (started before the file's tests). */
+  readonly idp: TestIdp;
+  /** Headless Chromium playing the user (started before the file's tests). */
+  readonly user: BrowserUser;
+  /** Runs `cleanup` after the current test, last registered first; its failure is ignored. */
+  defer(cleanup: () => Promise<unknown>): void;
+  /**
+   * A daemon with profile "main" on the IdP (`profile` merged into it), an app connected to it, signed in through
+   * the browser; both are stopped after the test.
+   */
+  signedIn(
+    profile?: Record<string, unknown>,
+    options?: { readonly broker?: Parameters<typeof startBroker>[1]; readonly client?: Parameters<typeof client>[1] },
+  ): Promise<{ harness: BrokerHarness; app: BrokerClient; sawLoginForm: boolean }>;
+}
+
+/**
+ * Registers the hooks of a refresh end-to-end file: starts the IdP and the browser before its tests, runs each test's
+ * deferred clean-ups after it (then `afterCleanups`), and closes the browser and the IdP after the file. Hooks the
+ * file registers after this call run before these ones (vitest runs "after" hooks as a stack).
+ */
+export function useRefreshWorld(idpOptions: TestIdpOptions, hooks: { readonly afterCleanups?: () => Promise<void> } = {}): RefreshWorld {
+  let idp: TestIdp | undefined;
+  let user: BrowserUser | undefined;
+  const cleanups: Array<() => Promise<unknown>> = [];
+  beforeAll(async () => {
+    idp = await startTestIdp(idpOptions);
+    user = await launchBrowserUser();
+  });
+  afterAll(async () => {
+    await user?.close();
+    await idp?.close();
+  });
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
+    await hooks.afterCleanups?.();
+  });
+  const world: RefreshWorld = {
+    get idp() {
+      if (idp === undefined) throw new Error('the test IdP is not started yet (use it inside a test or hook)');
+      return idp;
+    },
+    get user() {
+      if (user === undefined) throw new Error('the browser is not started yet (use it inside a test or hook)');
+      return user;
+    },
+    defer: (cleanup) => void cleanups.push(cleanup),
+    async signedIn(profile = {}, options = {}) {
+      const harness = await startRefreshBroker(world.idp, profile, options.broker);
+      world.defer(() => harness.stop());
+      const app = await client(harness, options.client);
+      world.defer(() => app.close());
+      const { sawLoginForm } = await signIn(harness, world.user, app);
+      return { harness, app, sawLoginForm };
+    },
+  };
+  return world;
+}
 
 /** A daemon with one profile "main" on the test IdP. */
 export function startRefreshBroker(
