@@ -77,22 +77,7 @@ export class Connection {
   static async open(socketPath: string, clientName: string, timeoutMs: number, handlers: ConnectionHandlers): Promise<Connection> {
     // Connect to the path that was checked, not to one a symlink could re-point in between.
     const checkedPath = verifySocketOwner(socketPath);
-    const socket = await new Promise<Socket>((resolve, reject) => {
-      const s = net.createConnection({ path: checkedPath });
-      const timer = setTimeout(() => {
-        s.destroy();
-        reject(new BrokerError('TIMEOUT', `connecting to ${socketPath} took longer than ${timeoutMs} ms`));
-      }, timeoutMs);
-      s.once('connect', () => {
-        clearTimeout(timer);
-        s.removeAllListeners('error');
-        resolve(s);
-      });
-      s.once('error', (error: NodeJS.ErrnoException) => {
-        clearTimeout(timer);
-        reject(connectError(socketPath, error));
-      });
-    });
+    const socket = await connectSocket(checkedPath, socketPath, timeoutMs);
     socket.setNoDelay(true);
     const connection = new Connection(socket, socketPath, handlers);
     connection.hello = (await connection.request('hello', { protocolVersion: PROTOCOL_VERSION, client: clientName }, timeoutMs)) as HelloResult;
@@ -233,6 +218,47 @@ function toBrokerError(value: unknown): BrokerError {
     return BrokerError.fromWire(value as unknown as WireError);
   }
   return new BrokerError('INTERNAL', 'the daemon answered with a malformed error');
+}
+
+/** Waits between connect attempts refused with EAGAIN: doubling from the first to the last. */
+const CONNECT_RETRY_FIRST_MS = 5;
+const CONNECT_RETRY_MAX_MS = 100;
+
+/**
+ * Connects within `timeoutMs`. A Unix socket whose listen backlog is full refuses `connect(2)` with EAGAIN
+ * (Linux): the daemon is there but busy accepting (e.g. while another process floods it with connections),
+ * so the attempt is repeated with a short backoff instead of reporting DAEMON_NOT_RUNNING.
+ */
+async function connectSocket(target: string, socketPath: string, timeoutMs: number): Promise<Socket> {
+  const deadline = monotonicMs() + timeoutMs;
+  for (let wait = CONNECT_RETRY_FIRST_MS; ; wait = Math.min(wait * 2, CONNECT_RETRY_MAX_MS)) {
+    try {
+      return await connectOnce(target, socketPath, Math.max(1, deadline - monotonicMs()));
+    } catch (error) {
+      const busy = error instanceof BrokerError && (error.cause as NodeJS.ErrnoException | undefined)?.code === 'EAGAIN';
+      if (!busy || monotonicMs() + wait >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+  }
+}
+
+function connectOnce(target: string, socketPath: string, timeoutMs: number): Promise<Socket> {
+  return new Promise<Socket>((resolve, reject) => {
+    const s = net.createConnection({ path: target });
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new BrokerError('TIMEOUT', `connecting to ${socketPath} took longer than ${timeoutMs} ms`));
+    }, timeoutMs);
+    s.once('connect', () => {
+      clearTimeout(timer);
+      s.removeAllListeners('error');
+      resolve(s);
+    });
+    s.once('error', (error: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      reject(connectError(socketPath, error));
+    });
+  });
 }
 
 function connectError(socketPath: string, error: NodeJS.ErrnoException): BrokerError {
