@@ -39,6 +39,7 @@ import { BrokerError, connect, type BrokerClient, type BrokerEvent, type TokenRe
 import { idpProfile, startBroker, type BrokerHarness } from '../support/broker.js';
 import type { DaemonProcess } from '../support/daemon.js';
 import { sleep, storedEntry, useRefreshWorld } from '../support/refresh-e2e.js';
+import { createRng } from '../support/fuzz.js';
 
 const TRIALS = Number(process.env['TOKENBROKER_CRASH_TRIALS'] ?? 12);
 const SEED = Number(process.env['TOKENBROKER_CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -49,18 +50,7 @@ const REVOCATION_ENDPOINT = /^\/token\/revocation$/;
 /** Long-lived access tokens: every refresh in these trials is one the test forced, at a known moment. */
 const ACCESS_TOKEN_TTL = 600;
 
-/** mulberry32: a small seeded PRNG, so a failing run can be replayed with its seed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
+const random = createRng(SEED).next; // seeded (mulberry32): a failing run replays with its seed
 const between = (min: number, max: number) => Math.round(min + random() * (max - min));
 
 const world = useRefreshWorld({ accessTokenTtl: ACCESS_TOKEN_TTL, rotateRefreshTokens: true, frontProxy: true });

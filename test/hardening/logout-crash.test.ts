@@ -25,6 +25,7 @@ import { describe, expect, it } from 'vitest';
 import { BrokerError, connect, type BrokerClient } from '../../client/index.js';
 import { idpProfile, startBroker, type BrokerHarness } from '../support/broker.js';
 import { sleep, storedEntry, useRefreshWorld } from '../support/refresh-e2e.js';
+import { createRng } from '../support/fuzz.js';
 
 const TRIALS = Number(process.env['TOKENBROKER_LOGOUT_CRASH_TRIALS'] ?? 12);
 const SEED = Number(process.env['TOKENBROKER_CRASH_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
@@ -32,17 +33,7 @@ const REVOCATION = /^\/token\/revocation$/;
 const DISCOVERY = /^\/\.well-known\/openid-configuration$/;
 const RECORD_ACCOUNT = '.tokenbroker-revoke';
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-const random = prng(SEED);
+const random = createRng(SEED).next; // seeded (mulberry32): a failing run replays with its seed
 const between = (min: number, max: number) => Math.round(min + random() * (max - min));
 
 /** Short waits by polling (a few-ms timer in this busy process fires late). */

@@ -24,7 +24,7 @@ import { EVENT_NAMES, MAX_MESSAGE_BYTES, parseRequest, salvageRequestId, type Re
 
 export interface Rng {
   /** [0, 1) */
-  next(): number;
+  readonly next: () => number;
   int(maxExclusive: number): number;
   range(min: number, maxInclusive: number): number;
   pick<T>(items: readonly T[]): T;
