@@ -47,6 +47,24 @@ function explain(error: unknown): string {
  */
 const partialBytes = new WeakMap<Receive, number>();
 
+/**
+ * A client that ends its frames with a newline (JSON lines) instead of \f would otherwise get no answer
+ * until the incomplete-frame timeout. When a chunk ends the partial frame with a newline, the last line is
+ * parsed as JSON: a whole envelope (`type` and `data`) there means the wrong delimiter. Only the last line is parsed, and only
+ * when it ends in `}`, so the work stays linear in the bytes received (each expensive parse needs a new line).
+ */
+function endsAsJsonLine(partial: string): boolean {
+  const end = partial.endsWith('}\r\n') ? partial.length - 2 : partial.endsWith('}\n') ? partial.length - 1 : -1;
+  if (end === -1) return false;
+  const body = partial.slice(0, end);
+  try {
+    const parsed: unknown = JSON.parse(body.slice(body.lastIndexOf('\n') + 1));
+    return typeof parsed === 'object' && parsed !== null && typeof (parsed as { type?: unknown }).type === 'string' && 'data' in parsed;
+  } catch {
+    return false;
+  }
+}
+
 /** Wraps a node-ipc parser class so that rejected frames reach the server as marked messages. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function tolerant<T extends new (...args: any[]) => GuardedParser>(Base: T) {
@@ -77,7 +95,13 @@ function tolerant<T extends new (...args: any[]) => GuardedParser>(Base: T) {
           const bytes = previous + Buffer.byteLength(data);
           if (bytes > this.maxMessageSize) throw new IPCProtocolError('ERR_IPC_FRAME_TOO_LARGE', 'message exceeds maxMessageSize');
           partialBytes.set(receive, bytes);
-          return buffer + data;
+          const partial = buffer + data;
+          if (data.endsWith('\n') && endsAsJsonLine(partial)) {
+            partialBytes.delete(receive);
+            receive(rejected('frames end with \\f (U+000C, form feed), not with a newline: see "Framing" in proto/README.md'));
+            return '';
+          }
+          return partial;
         }
         partialBytes.delete(receive);
         return super.read(buffer, data, receive);

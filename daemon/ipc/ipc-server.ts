@@ -27,6 +27,7 @@ import {
   type Request,
   type RequestId,
 } from '../../proto/index.js';
+import { FairShare } from './fair-share.js';
 import { BrokerParser, REJECTED_FRAME, isRejectedFrame } from './ipc-parser.js';
 import type { Logger } from '../log.js';
 
@@ -56,6 +57,8 @@ interface ClientConnection {
   flushedAt: number;
   /** Reading paused because too many answers are queued (backpressure); resumed on 'drain'. */
   paused: boolean;
+  /** Requests wait beyond this connection's share of the event loop (see FairShare); reading paused. */
+  backlogged: boolean;
   /** What handlers get; one object per connection (renewed by hello), not one per request. */
   context: RequestContext;
   clientName: string | undefined;
@@ -101,6 +104,10 @@ export const READ_PAUSE_QUEUED_BYTES = 64 * 1024;
 export const WRITE_STALL_TIMEOUT_MS = 15_000;
 /** A connection that has not completed `hello` this long after connecting is closed. */
 export const HELLO_TIMEOUT_MS = 5_000;
+/** Requests of one connection handled per event-loop turn; more wait in its backlog (reading paused). */
+export const REQUESTS_PER_CONNECTION_PER_TURN = 32;
+/** Backlogged requests handled per event-loop turn over all connections. */
+export const BACKLOGGED_REQUESTS_PER_TURN = 256;
 /** How often the hello deadlines and write stalls are checked. */
 const SWEEP_INTERVAL_MS = 1_000;
 /** File descriptors kept free for everything else the daemon opens (keychain, provider, log). */
@@ -124,6 +131,16 @@ export class IpcServer {
   private readonly queuedConnections = new Set<ClientConnection>();
   private queuedTotal = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly fair = new FairShare<ClientConnection, unknown>({
+    perConnection: REQUESTS_PER_CONNECTION_PER_TURN,
+    perTurn: BACKLOGGED_REQUESTS_PER_TURN,
+    run: (connection, data) => this.handle(connection, data),
+    ready: (connection) => !connection.paused && !connection.closing,
+    backlogChanged: (connection, backlogged) => {
+      connection.backlogged = backlogged;
+      this.updateReading(connection);
+    },
+  });
 
   constructor(private readonly options: IpcServerOptions) {
     this.maxConnections = options.maxConnections ?? defaultMaxConnections();
@@ -242,6 +259,7 @@ export class IpcServer {
       flushedBytes: 0,
       flushedAt: 0,
       paused: false,
+      backlogged: false,
       context: { connectionId: id, clientName: undefined, signal: abort.signal },
       clientName: undefined,
       helloDone: false,
@@ -309,6 +327,7 @@ export class IpcServer {
     if (this.connections.get(connection.socket) !== connection) return;
     this.connections.delete(connection.socket);
     this.awaitingHello.delete(connection);
+    this.fair.forget(connection);
     this.account(connection, 0);
     connection.closing = true;
     connection.abort.abort();
@@ -335,15 +354,22 @@ export class IpcServer {
       this.queuedConnections.delete(connection);
       if (connection.paused) {
         connection.paused = false;
-        connection.socket.resume();
+        this.updateReading(connection);
+        this.fair.wake(connection);
       }
       return;
     }
     if (queued >= READ_PAUSE_QUEUED_BYTES && !connection.paused && !connection.closing) {
       connection.paused = true;
-      connection.socket.pause();
+      this.updateReading(connection);
     }
     if (this.queuedTotal > this.maxQueuedBytesTotal) this.enforceQueuedTotal();
+  }
+
+  /** Reads while neither backpressure nor a backlog holds the connection. */
+  private updateReading(connection: ClientConnection): void {
+    if (connection.paused || connection.backlogged) connection.socket.pause();
+    else if (!connection.closing) connection.socket.resume();
   }
 
   private onDrain(connection: ClientConnection): void {
@@ -410,6 +436,13 @@ export class IpcServer {
   private onRequest(data: unknown, socket: Socket): void {
     const connection = this.connections.get(socket);
     if (!connection || connection.closing) return;
+    this.fair.submit(connection, data);
+  }
+
+  /** One request, in its turn (see FairShare). */
+  private handle(connection: ClientConnection, data: unknown): void {
+    const { socket } = connection;
+    if (connection.closing) return;
     // Most recently active last: the connection cap closes idle connections from the front.
     this.connections.delete(socket);
     this.connections.set(socket, connection);

@@ -34,6 +34,18 @@ describe('bad input on the socket', () => {
     await stillServing();
   });
 
+  it('a frame ended with a newline instead of \\f: an answer naming the framing at once, then close', async () => {
+    const raw = await rawConnect(daemon.socketPath, { hello: false });
+    const sent = Date.now();
+    raw.write(JSON.stringify({ type: 'request', data: { id: 1, method: 'hello', params: { protocolVersion: 1 } } }) + '\n');
+    const answer = await raw.next();
+    expect(answer.data).toMatchObject({ id: null, error: { code: 'BAD_REQUEST', message: expect.stringMatching(/form feed.*not with a newline/) as unknown } });
+    // Well before the incomplete-frame timeout that such a client used to wait for.
+    expect(Date.now() - sent).toBeLessThan(INCOMPLETE_FRAME_TIMEOUT_MS / 2);
+    await raw.closed;
+    await stillServing();
+  });
+
   it('invalid JSON in a frame: error answer naming the problem, then close', async () => {
     const raw = await rawConnect(daemon.socketPath);
     raw.write('{"type":"request","data":{"id":1,\f');
