@@ -5,8 +5,9 @@
  * - Secret Service absent (the bus answers "name not provided"), then back: token.get, login and doctor say
  *   KEYCHAIN_UNAVAILABLE with a hint and "tokenbroker doctor"; once gnome-keyring is back on the same
  *   keyring files, the stored session is served by the same daemon without a new sign-in.
- * - Keyring locked (Secret Service `Lock`), then unlocked (`gnome-keyring-daemon --replace --unlock`): writes
- *   fail with KEYCHAIN_UNAVAILABLE and the "locked" hint; the stored session survives and is served after.
+ * - Keyring locked (Secret Service `Lock`), then unlocked inside the running keyring (as a desktop prompt
+ *   does): reads and writes fail with KEYCHAIN_UNAVAILABLE (writes with the "locked" hint); the same daemon
+ *   serves the stored session on the first request after the unlock.
  * - Never a plaintext fallback: the daemon's directory, its HOME and the keyring's own files are scanned
  *   for every secret the IdP issued (the keyring file is encrypted: 0 hits there too).
  *
@@ -24,14 +25,14 @@ import { launchBrowserUser, type BrowserUser } from '../support/browser-user.js'
 import { idpProfile, startBroker, type BrokerHarness } from '../support/broker.js';
 import { runCli, tempDir } from '../support/daemon.js';
 import { startTestIdp, type TestIdp } from '../support/idp.js';
-import { Keyring, PrivateBus } from '../support/private-keyring.js';
+import { Keyring, PrivateBus, SYSTEM_PYTHON } from '../support/private-keyring.js';
+import { onPath, requireOrSkip } from '../support/prerequisites.js';
 
-const onPath = (tool: string) => spawnSync('sh', ['-c', `command -v ${tool}`]).status === 0;
-const canRun = process.platform === 'linux' && ['dbus-daemon', 'gnome-keyring-daemon', 'gdbus'].every(onPath);
-if (!canRun)
-  console.log(
-    'hardening-keychain: SKIPPED — needs Linux with dbus-daemon, gnome-keyring-daemon and gdbus (apt-get install gnome-keyring dbus-x11 libglib2.0-bin)',
-  );
+const hasDbusPython = spawnSync(SYSTEM_PYTHON, ['-c', 'import dbus'], { stdio: 'ignore' }).status === 0;
+const canRun = !requireOrSkip(
+  process.platform === 'linux' && ['dbus-daemon', 'gnome-keyring-daemon', 'gdbus'].every(onPath) && hasDbusPython,
+  'hardening-keychain needs Linux with dbus-daemon, gnome-keyring-daemon, gdbus and python3-dbus (apt-get install gnome-keyring dbus-x11 libglib2.0-bin python3-dbus)',
+);
 
 const figures: string[] = [];
 
@@ -173,12 +174,13 @@ describe.skipIf(!canRun)('keychain faults', () => {
 
     // It comes back (same keyring files): the same daemon serves the stored session, no new sign-in.
     const exchanges = idp.counts.authorizationCode;
+    const openedBefore = harness.browserUrlsOpened();
     setup.keyring = await Keyring.start(bus, setup.keyringFiles);
     const back = await client.getToken();
     expect(back.accessToken).toBe(setup.token);
     expect((await runCli(['token'], { env: harness.env })).stdout.trim()).toBe(setup.token);
     expect(idp.counts.authorizationCode).toBe(exchanges);
-    await expect(harness.nextBrowserUrl(500)).rejects.toThrow(); // no browser was opened
+    expect(harness.browserUrlsOpened()).toBe(openedBefore); // no browser was opened
     await client.close();
 
     // No plaintext fallback anywhere: daemon dir (config, logs, browser log), its HOME, the keyring's files.
@@ -191,7 +193,7 @@ describe.skipIf(!canRun)('keychain faults', () => {
     );
   }, 120_000);
 
-  it('keyring locked: reads and writes answer exactly KEYCHAIN_UNAVAILABLE (the "locked" hint for writes); unlocked by a replaced keyring: the stored session survives', async () => {
+  it('keyring locked: reads and writes answer exactly KEYCHAIN_UNAVAILABLE (the "locked" hint for writes); unlocked: the same daemon serves the stored session at once', async () => {
     const setup = await signedInSetup();
     const { bus, harness } = setup;
 
@@ -220,32 +222,25 @@ describe.skipIf(!canRun)('keychain faults', () => {
     expect(doctor.status).toBe('fail');
     expect(`${doctor.detail} ${doctor.fix}`).toMatch(/locked/i);
 
-    // Unlocked — here by replacing gnome-keyring with an unlocked instance on the same files (a desktop
-    // unlocks inside the running process; that needs its prompt). The session is still there. KNOWN GAP:
-    // the daemon does not get it back by itself after such a replacement: libsecret (inside keytar) keeps
-    // the Secret Service proxy bound to the old process's unique bus name, and keytar cannot reset it, so
-    // every call of this daemon now fails with "The name :1.N was not provided". Asserted as it is, so the
-    // day it is fixed this test says so; until then a restart brings the session back.
+    // Unlocked inside the running keyring, as a desktop's unlock prompt does. The same daemon serves the stored
+    // session on the very next request: a locked keyring was never taken for "signed out", and nothing was
+    // deleted or exchanged again.
     const exchanges = idp.counts.authorizationCode;
     const pid = harness.daemon.child.pid;
-    setup.keyring = await Keyring.start(bus, setup.keyringFiles, { replace: true });
-    const sameDaemon = await runCli(['token'], { env: harness.env });
-    expect(sameDaemon.code).toBe(1);
-    expect(sameDaemon.stderr).toMatch(/KEYCHAIN_UNAVAILABLE/);
-    expect(sameDaemon.stderr).toMatch(/The name :\d+\.\d+ was not provided/);
-    expect((JSON.parse((await runCli(['status', '--json'], { env: harness.env })).stdout) as { pid: number }).pid).toBe(pid);
-    await harness.restart();
+    bus.unlockLoginCollection();
+    expect(bus.loginCollectionLocked()).toBe(false);
     const served = await runCli(['token'], { env: harness.env });
     expect(served.stderr).toBe('');
     expect(served.code).toBe(0);
     expect(served.stdout.trim()).toBe(setup.token);
+    expect((JSON.parse((await runCli(['status', '--json'], { env: harness.env })).stdout) as { pid: number }).pid).toBe(pid);
     expect(idp.counts.authorizationCode).toBe(exchanges);
 
     const scan = scanForSecrets([harness.dir, setup.home, setup.keyringFiles.data], [...idp.issuedSecrets]);
     expect(scan.hits).toEqual([]);
     figures.push(
       `locked → unlocked: token.get while locked answered ${readCode}; a sign-in failed at the keychain with the "locked" hint; doctor failed with it; ` +
-        `after gnome-keyring was replaced by an unlocked instance the same daemon still answered KEYCHAIN_UNAVAILABLE (stale bus name, known gap); after a restart the stored token was served, 0 new exchanges; ${scan.files} files scanned: ${scan.hits.length} hits`,
+        `unlocked in the running keyring: the same daemon (pid ${pid}) served the stored token on the next request, 0 new exchanges; ${scan.files} files scanned: ${scan.hits.length} hits`,
     );
   }, 120_000);
 });

@@ -4,6 +4,7 @@
  * the real Secret Service.
  */
 import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
 import path from 'node:path';
 import { FAKE_BROWSER, followLauncher, waitForBrowserUrl } from './browser-user.js';
 import { startDaemon, tempDir, type DaemonProcess } from './daemon.js';
@@ -20,6 +21,8 @@ export interface BrokerHarness {
    * this follows it once, as the browser would, and returns where it leads (the authorization URL).
    */
   nextBrowserUrl(timeoutMs?: number): Promise<string>;
+  /** How many URLs the daemon has opened in the "browser" so far (a negative check without a wait). */
+  browserUrlsOpened(): number;
   /** Stops the daemon and starts a new one with the same config, socket and keychain. */
   restart(): Promise<DaemonProcess>;
   stop(): Promise<void>;
@@ -67,6 +70,14 @@ export async function startBroker(
       const url = await waitForBrowserUrl(browserLog, { after: consumed, timeoutMs });
       consumed += 1;
       return followLauncher(url);
+    },
+    browserUrlsOpened: () => {
+      try {
+        return fs.readFileSync(browserLog, 'utf8').split('\n').length - 1;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+        throw error;
+      }
     },
     restart: async () => {
       await daemon.stop();

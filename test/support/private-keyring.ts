@@ -7,9 +7,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { waitFor } from './daemon.js';
 
 export const PASSWORD = 'keyring-test-password';
+/** Debian's python3, which has python3-dbus (a python3 earlier on PATH may not). */
+export const SYSTEM_PYTHON = fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 
 /** A session bus with no service activation: a name nobody owns is simply absent. */
 export class PrivateBus {
@@ -93,6 +96,16 @@ export class PrivateBus {
       'org.freedesktop.Secret.Service.Lock',
       "['/org/freedesktop/secrets/collection/login']",
     ]);
+  }
+
+  /**
+   * Unlocks the login collection inside the running gnome-keyring (what a desktop's unlock prompt does), so
+   * clients keep their Secret Service connection. Needs python3 with python3-dbus.
+   */
+  unlockLoginCollection(): void {
+    const script = fileURLToPath(new URL('./unlock-keyring.py', import.meta.url));
+    const result = spawnSync(SYSTEM_PYTHON, [script], { input: PASSWORD, env: { ...process.env, ...this.env() }, encoding: 'utf8', timeout: 10_000 });
+    if (result.status !== 0) throw new Error(`unlocking the login collection failed: ${result.stderr}`);
   }
 
   async stop(): Promise<void> {
