@@ -21,6 +21,7 @@ import { Secret } from '../../daemon/secret.js';
 import { KeychainStore } from '../../daemon/store/keychain.js';
 import { MAX_MESSAGE_BYTES } from '../../proto/index.js';
 import { ROOT, startDaemon, tempDir, waitFor, type DaemonProcess } from '../support/daemon.js';
+import { closedPort } from '../support/closed-port.js';
 
 const env = (name: string, fallback: number): number => {
   const value = Number(process.env[name] ?? fallback);
@@ -65,20 +66,22 @@ async function latencies(): Promise<{ p50: number; p99: number }> {
 
 beforeAll(async () => {
   keychainService = `tokenbroker-drip-${randomBytes(6).toString('hex')}`;
+  // Never contacted (the session is served from memory); a port that refuses, in case it were.
+  const issuer = `http://127.0.0.1:${await closedPort()}`;
   await new KeychainStore({ service: keychainService }).save(PROFILE, {
     accessToken: new Secret(ACCESS_TOKEN),
     expiresAt: Date.now() + 30 * 24 * 3600_000,
     scopes: ['openid'],
     tokenType: 'Bearer',
     subject: 'drip-user',
-    issuer: 'http://127.0.0.1:9',
+    issuer,
     clientId: 'drip',
     savedAt: Date.now(),
   });
   daemon = await startDaemon({
     dir: tempDir('tb-drip-'),
     logLevel: 'info',
-    config: { profiles: { [PROFILE]: { issuer: 'http://127.0.0.1:9', clientId: 'drip', redirectUri: 'com.example.broker:/callback' } } },
+    config: { profiles: { [PROFILE]: { issuer, clientId: 'drip', redirectUri: 'com.example.broker:/callback' } } },
     env: { TOKENBROKER_KEYCHAIN_SERVICE: keychainService, BROWSER: '/bin/false' },
   });
   bystander = await connect({ socketPath: daemon.socketPath, clientName: 'bystander' });

@@ -23,6 +23,7 @@ import { BrokerError, connect } from '../../client/index.js';
 import { Secret } from '../../daemon/secret.js';
 import { KeychainStore } from '../../daemon/store/keychain.js';
 import { ROOT, startDaemon, tempDir, waitFor, type DaemonProcess } from '../support/daemon.js';
+import { closedPort } from '../support/closed-port.js';
 
 const env = (name: string, fallback: number): number => {
   const value = Number(process.env[name] ?? fallback);
@@ -96,17 +97,19 @@ beforeAll(async () => {
   if (limit < FDS) throw new Error(`the open-files limit is ${limit}, ${FDS} are needed: run as root (prlimit) or lower TOKENBROKER_EXHAUSTION_SILENT`);
   keychainService = `tokenbroker-exhaustion-${randomBytes(6).toString('hex')}`;
   // A signed-in profile without any provider: its session comes from the keychain, token.get is answered from memory.
+  // Never contacted (the session is served from memory); a port that refuses, in case it were.
+  const issuer = `http://127.0.0.1:${await closedPort()}`;
   await new KeychainStore({ service: keychainService }).save(PROFILE, {
     accessToken: new Secret(ACCESS_TOKEN),
     expiresAt: Date.now() + 30 * 24 * 3600_000,
     scopes: ['openid'],
     tokenType: 'Bearer',
     subject: 'exhaustion-user',
-    issuer: 'http://127.0.0.1:9',
+    issuer,
     clientId: 'exhaustion',
     savedAt: Date.now(),
   });
-  const profile = { issuer: 'http://127.0.0.1:9', clientId: 'exhaustion', redirectUri: 'com.example.broker:/callback' };
+  const profile = { issuer, clientId: 'exhaustion', redirectUri: 'com.example.broker:/callback' };
   daemon = await startDaemon({
     dir: tempDir('tb-exhaustion-'),
     logLevel: 'info',

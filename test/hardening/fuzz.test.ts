@@ -26,6 +26,7 @@ import { FAKE_BROWSER } from '../support/browser-user.js';
 import { startDaemon, tempDir, waitFor, type DaemonProcess } from '../support/daemon.js';
 import { CATEGORIES, FrameGenerator, createRng, helloFrame, splitRandomly, type Category, type Frame, type Rng, type Script } from '../support/fuzz.js';
 import { rawConnect } from '../support/raw-client.js';
+import { closedPort } from '../support/closed-port.js';
 
 const env = (name: string, fallback: number): number => {
   const value = Number(process.env[name] ?? fallback);
@@ -389,19 +390,21 @@ async function openIdle(hello: boolean): Promise<net.Socket> {
 beforeAll(async () => {
   keychainService = `tokenbroker-fuzz-${randomBytes(6).toString('hex')}`;
   // A signed-in profile without any provider: its session comes from the keychain, served from memory.
+  // Never contacted (the session is served from memory); a port that refuses, in case it were.
+  const issuer = `http://127.0.0.1:${await closedPort()}`;
   await new KeychainStore({ service: keychainService }).save(ACTIVE, {
     accessToken: new Secret(ACCESS_TOKEN),
     expiresAt: Date.now() + 30 * 24 * 3600_000,
     scopes: ['openid'],
     tokenType: 'Bearer',
     subject: 'fuzz-user',
-    issuer: 'http://127.0.0.1:9',
+    issuer,
     clientId: 'fuzz',
     savedAt: Date.now(),
   });
   const dir = tempDir('tb-fuzz-');
   browserLog = path.join(dir, 'browser.log');
-  const profile = { issuer: 'http://127.0.0.1:9', clientId: 'fuzz', redirectUri: 'com.example.broker:/callback' };
+  const profile = { issuer, clientId: 'fuzz', redirectUri: 'com.example.broker:/callback' };
   daemon = await startDaemon({
     dir,
     logLevel: 'info',
