@@ -59,6 +59,10 @@ interface ClientConnection {
   paused: boolean;
   /** Requests wait beyond this connection's share of the event loop (see FairShare); reading paused. */
   backlogged: boolean;
+  /** Small reads in a row that left a partial frame (a client dripping bytes); see DRIP_DAMPING_MS. */
+  partialReads: number;
+  /** Reading paused for DRIP_DAMPING_MS so that dripped bytes arrive in one read. */
+  damped: boolean;
   /** What handlers get; one object per connection (renewed by hello), not one per request. */
   context: RequestContext;
   clientName: string | undefined;
@@ -108,6 +112,15 @@ export const HELLO_TIMEOUT_MS = 5_000;
 export const REQUESTS_PER_CONNECTION_PER_TURN = 32;
 /** Backlogged requests handled per event-loop turn over all connections. */
 export const BACKLOGGED_REQUESTS_PER_TURN = 256;
+/**
+ * A connection whose reads keep delivering a few bytes of a frame (DRIP_READS_BEFORE_DAMPING reads in a row,
+ * each under DRIP_READ_BYTES) is not read for DRIP_DAMPING_MS: the kernel gathers what it drips meanwhile, and
+ * the next read takes it all. A dripped frame then costs the daemon a read per pause instead of a read per
+ * byte; clients that write whole frames never meet it.
+ */
+export const DRIP_READ_BYTES = 512;
+export const DRIP_READS_BEFORE_DAMPING = 4;
+export const DRIP_DAMPING_MS = 25;
 /** How often the hello deadlines and write stalls are checked. */
 const SWEEP_INTERVAL_MS = 1_000;
 /** File descriptors kept free for everything else the daemon opens (keychain, provider, log). */
@@ -260,6 +273,8 @@ export class IpcServer {
       flushedAt: 0,
       paused: false,
       backlogged: false,
+      partialReads: 0,
+      damped: false,
       context: { connectionId: id, clientName: undefined, signal: abort.signal },
       clientName: undefined,
       helloDone: false,
@@ -268,6 +283,8 @@ export class IpcServer {
       closing: false,
     };
     socket.on('drain', () => this.onDrain(connection));
+    // After node-ipc's own 'data' listener (registered before 'connect'), so its partial frame is current.
+    socket.on('data', (chunk: string) => this.onRead(connection, chunk));
     this.options.log.debug({ connection: connection.id }, 'client connected');
     if (this.connections.size >= this.maxConnections && !this.makeRoom()) {
       this.options.log.warn({ connection: id, max: this.maxConnections }, 'connection refused: every connection is busy');
@@ -366,9 +383,26 @@ export class IpcServer {
     if (this.queuedTotal > this.maxQueuedBytesTotal) this.enforceQueuedTotal();
   }
 
-  /** Reads while neither backpressure nor a backlog holds the connection. */
+  /** Counts small reads that leave a partial frame; at DRIP_READS_BEFORE_DAMPING in a row, damps the connection. */
+  private onRead(connection: ClientConnection, chunk: string): void {
+    const partial = (connection.socket as Socket & { ipcBuffer?: string }).ipcBuffer;
+    if (chunk.length >= DRIP_READ_BYTES || !partial) {
+      connection.partialReads = 0;
+      return;
+    }
+    if (++connection.partialReads < DRIP_READS_BEFORE_DAMPING || connection.closing) return;
+    connection.partialReads = 0;
+    connection.damped = true;
+    this.updateReading(connection);
+    setTimeout(() => {
+      connection.damped = false;
+      this.updateReading(connection);
+    }, DRIP_DAMPING_MS).unref();
+  }
+
+  /** Reads while neither backpressure, a backlog nor drip damping holds the connection. */
   private updateReading(connection: ClientConnection): void {
-    if (connection.paused || connection.backlogged) connection.socket.pause();
+    if (connection.paused || connection.backlogged || connection.damped) connection.socket.pause();
     else if (!connection.closing) connection.socket.resume();
   }
 
