@@ -23,6 +23,8 @@ export interface BrokerHarness {
   nextBrowserUrl(timeoutMs?: number): Promise<string>;
   /** How many URLs the daemon has opened in the "browser" so far (a negative check without a wait). */
   browserUrlsOpened(): number;
+  /** URLs opened that no nextBrowserUrl() has taken yet. */
+  browserUrlsPending(): number;
   /** Stops the daemon and starts a new one with the same config, socket and keychain. */
   restart(): Promise<DaemonProcess>;
   stop(): Promise<void>;
@@ -79,6 +81,7 @@ export async function startBroker(
         throw error;
       }
     },
+    browserUrlsPending: () => harness.browserUrlsOpened() - consumed,
     restart: async () => {
       await daemon.stop();
       daemon = await startDaemon({ dir, socketPath: daemon.socketPath, config, env, logLevel: options.logLevel ?? 'debug' });

@@ -118,6 +118,7 @@ async function startSlowBroker(keychainService: string, config: unknown, timeout
     env: { ...process.env, TOKENBROKER_SOCKET: socketPath },
     nextBrowserUrl: () => Promise.reject(new Error('no browser for this daemon')),
     browserUrlsOpened: () => 0,
+    browserUrlsPending: () => 0,
     restart: () => Promise.reject(new Error('not supported')),
     stop: async () => {
       await stop('SIGKILL');
