@@ -80,8 +80,19 @@ async function main(argv: string[]): Promise<number> {
     context.out(command.help);
     return EXIT.OK;
   }
-  return command.run(rest, context);
+  try {
+    return await command.run(rest, context);
+  } catch (error) {
+    // No daemon listens: start the installed service, if there is one, and run the command again.
+    if (!STARTS_SERVICE.has(first) || !(error instanceof BrokerError) || error.code !== 'DAEMON_NOT_RUNNING') throw error;
+    const { startInstalledService } = await import('./autostart.js');
+    if (!(await startInstalledService(rest, context))) throw error;
+    return command.run(rest, context);
+  }
 }
+
+/** Commands that start the installed user service when no daemon listens (autostart.ts). */
+const STARTS_SERVICE: ReadonlySet<string> = new Set(['token', 'login', 'status']);
 
 function report(error: unknown, json: boolean): number {
   if (error instanceof UsageError) {
