@@ -26,6 +26,7 @@ const COMMANDS: Record<string, { readonly summary: string; load(): Promise<Comma
   scheme: { summary: 'register the custom URL scheme handler with the OS', load: () => import('./commands/scheme.js') },
   doctor: { summary: 'check the setup and explain how to fix what is wrong', load: () => import('./commands/doctor.js') },
   service: { summary: 'install the broker as a launchd/systemd user service', load: () => import('./commands/service.js') },
+  completion: { summary: 'print the shell completion script (bash, zsh, fish)', load: () => import('./commands/completion.js') },
 };
 
 const HELP = `tokenbroker: one sign-in for every app on this desktop.
@@ -56,6 +57,7 @@ const context: CommandContext = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
   connectOptions: (socket) => (socket === undefined ? {} : { socketPath: socket }),
+  commands: COMMANDS,
 };
 
 async function main(argv: string[]): Promise<number> {
