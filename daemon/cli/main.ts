@@ -74,7 +74,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.OK;
   }
   if (!Object.hasOwn(COMMANDS, first)) {
-    throw new UsageError(`unknown command "${first}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    const { didYouMean } = await import('./suggest.js');
+    throw new UsageError(`unknown command "${first}".${didYouMean(first, Object.keys(COMMANDS))} (commands: ${Object.keys(COMMANDS).join(', ')})`);
   }
   const command = await COMMANDS[first]!.load();
   const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest; // after "--": exec's command line
