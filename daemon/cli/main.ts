@@ -6,6 +6,7 @@
 import { BrokerError } from '../../proto/errors.js'; // not the barrel: start-up time
 import type { CommandContext } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { err as styleErr } from './style.js';
 import { UsageError } from './usage.js';
 
 interface CommandModule {
@@ -104,7 +105,7 @@ function report(error: unknown, json: boolean): number {
   }
   if (error instanceof BrokerError) {
     if (json) context.out(JSON.stringify({ error: error.toWire() }, null, 2));
-    else context.err(`tokenbroker: ${error.message} [${error.code}]`);
+    else context.err(`${styleErr(['red', 'bold'], 'tokenbroker:')} ${error.message} [${error.code}]`);
     return exitCodeFor(error.code);
   }
   context.err(`tokenbroker: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
