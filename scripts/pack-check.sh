@@ -4,8 +4,8 @@
 # (keytar's native module included), and run the installed command and the client library from a
 # separate project. Needs the npm registry (the dependencies) and a keychain for the keychain check:
 #   node scripts/with-keyring.mjs bash scripts/pack-check.sh      (or: npm run pack-check under with-keyring)
-# Takes about a minute or two (the dependencies' download and keytar's build), so CI runs it as a step
-# of its own (.ci/run), not inside `npm test`.
+# Takes minutes (the dependencies' download and keytar's build: 231 s on a busy 2-core machine), so CI
+# runs it as a step of its own (.ci/run), not inside `npm test`.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$ROOT"
@@ -171,4 +171,6 @@ TS
 OUT="$(cd "$APP" && node out/index.js)"
 [ "$OUT" = "DAEMON_NOT_RUNNING" ] || fail "the client from the package printed \"$OUT\", expected DAEMON_NOT_RUNNING"
 
-step "ok: $(basename "$TARBALL"), $(wc -l <"$WORK/files.txt") files"
+KEYTAR_DIR="$(dirname "$(dirname "$(dirname "$KEYTAR_NODE")")")"
+KEYTAR_HOW="$([ -d "$KEYTAR_DIR/build/Release/obj.target" ] && echo "compiled by node-gyp (nodedir ${npm_config_nodedir:-npm default})" || echo "prebuilt binary")"
+step "ok: $(basename "$TARBALL"), $(wc -l <"$WORK/files.txt") files; keytar: $KEYTAR_HOW"
