@@ -49,6 +49,8 @@ Environment:
   TOKENBROKER_SOCKET     the daemon's socket path
   TOKENBROKER_CONFIG     the config file
   TOKENBROKER_LOG_LEVEL  the daemon's log level
+  TOKENBROKER_LOG_FORMAT json or pretty (default: pretty on a terminal, else json)
+  NO_COLOR, FORCE_COLOR  colour off / on (default: only on a terminal)
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 daemon not running, 4 daemon already running,
             5 login required, 6 config invalid, 130 cancelled,
