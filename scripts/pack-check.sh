@@ -96,6 +96,11 @@ step "tokenbroker --version"
 VERSION="$("$TB" --version)"
 [ "$VERSION" = "$(node -p 'require("./package.json").version')" ] || fail "--version printed \"$VERSION\""
 
+step "man page and completion from the installed package"
+[ -e "$PREFIX/share/man/man1/tokenbroker.1" ] || fail "npm linked no man page into $PREFIX/share/man/man1"
+grep -q '^\.SS completion' "$PREFIX/share/man/man1/tokenbroker.1" || fail "the installed man page has no completion section"
+"$TB" completion bash | bash -n || fail "the installed bash completion does not parse"
+
 step "tokenbroker status (no daemon: exit 3)"
 set +e
 STATUS_ERR="$("$TB" status 2>&1 >/dev/null)"

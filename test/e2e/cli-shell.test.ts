@@ -107,15 +107,16 @@ describe('shell completion', () => {
 
 describe('the man page', () => {
   it('is built from the help text and shipped through package.json "man"', async () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { man: string; files: string[]; scripts: Record<string, string> };
-    const page = fs.readFileSync(path.join(ROOT, pkg.man), 'utf8');
+    const pkg = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { man: string[]; files: string[]; scripts: Record<string, string> };
+    expect(pkg.man).toEqual(['./man/tokenbroker.1']);
+    const page = fs.readFileSync(path.join(ROOT, pkg.man[0]!), 'utf8');
     expect(pkg.scripts['build']).toContain('scripts/build-man.mjs');
     for (const command of ['status', 'token', 'service', 'completion', 'doctor']) {
       expect(page).toContain(`.SS ${command}`);
       const usage = (await runCli(['help', command])).stdout.split('\n')[0]!;
       expect(page).toContain(usage);
     }
-    const rendered = spawnSync('man', ['-l', path.join(ROOT, pkg.man)], { encoding: 'utf8', env: { ...process.env, MANWIDTH: '100' } });
+    const rendered = spawnSync('man', ['-l', path.join(ROOT, pkg.man[0]!)], { encoding: 'utf8', env: { ...process.env, MANWIDTH: '100' } });
     expect(rendered.error, 'man is needed (Debian package man-db)').toBeUndefined();
     expect(rendered.stdout).toMatch(/TOKENBROKER\(1\)/);
     expect(rendered.stdout).toContain('tokenbroker completion bash|zsh|fish');
