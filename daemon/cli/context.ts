@@ -5,4 +5,6 @@ export interface CommandContext {
   out(text: string): void;
   err(text: string): void;
   connectOptions(socket: string | undefined): ConnectOptions;
+  /** The command table (name → summary, help): for `completion` and "Did you mean". */
+  readonly commands?: Readonly<Record<string, { readonly summary: string; load(): Promise<{ readonly help: string }> }>>;
 }

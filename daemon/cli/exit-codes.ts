@@ -7,6 +7,7 @@ export const EXIT = {
   USAGE: 2,
   DAEMON_NOT_RUNNING: 3,
   ALREADY_RUNNING: 4,
+  /** Also `status` when the asked profile (without --profile: any profile) needs sign-in. */
   LOGIN_REQUIRED: 5,
   CONFIG_INVALID: 6,
   SERVICE_MANAGER_ERROR: 7,

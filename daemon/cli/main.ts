@@ -6,6 +6,7 @@
 import { BrokerError } from '../../proto/errors.js'; // not the barrel: start-up time
 import type { CommandContext } from './context.js';
 import { EXIT, exitCodeFor } from './exit-codes.js';
+import { err as styleErr } from './style.js';
 import { UsageError } from './usage.js';
 
 interface CommandModule {
@@ -26,6 +27,7 @@ const COMMANDS: Record<string, { readonly summary: string; load(): Promise<Comma
   scheme: { summary: 'register the custom URL scheme handler with the OS', load: () => import('./commands/scheme.js') },
   doctor: { summary: 'check the setup and explain how to fix what is wrong', load: () => import('./commands/doctor.js') },
   service: { summary: 'install the broker as a launchd/systemd user service', load: () => import('./commands/service.js') },
+  completion: { summary: 'print the shell completion script (bash, zsh, fish)', load: () => import('./commands/completion.js') },
 };
 
 const HELP = `tokenbroker: one sign-in for every app on this desktop.
@@ -47,6 +49,8 @@ Environment:
   TOKENBROKER_SOCKET     the daemon's socket path
   TOKENBROKER_CONFIG     the config file
   TOKENBROKER_LOG_LEVEL  the daemon's log level
+  TOKENBROKER_LOG_FORMAT json or pretty (default: pretty on a terminal, else json)
+  NO_COLOR, FORCE_COLOR  colour off / on (default: only on a terminal)
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 daemon not running, 4 daemon already running,
             5 login required, 6 config invalid, 130 cancelled,
@@ -56,6 +60,7 @@ const context: CommandContext = {
   out: (text) => process.stdout.write(`${text}\n`),
   err: (text) => process.stderr.write(`${text}\n`),
   connectOptions: (socket) => (socket === undefined ? {} : { socketPath: socket }),
+  commands: COMMANDS,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -72,7 +77,8 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.OK;
   }
   if (!Object.hasOwn(COMMANDS, first)) {
-    throw new UsageError(`unknown command "${first}" (commands: ${Object.keys(COMMANDS).join(', ')})`);
+    const { didYouMean } = await import('./suggest.js');
+    throw new UsageError(`unknown command "${first}".${didYouMean(first, Object.keys(COMMANDS))} (commands: ${Object.keys(COMMANDS).join(', ')})`);
   }
   const command = await COMMANDS[first]!.load();
   const own = rest.includes('--') ? rest.slice(0, rest.indexOf('--')) : rest; // after "--": exec's command line
@@ -80,8 +86,19 @@ async function main(argv: string[]): Promise<number> {
     context.out(command.help);
     return EXIT.OK;
   }
-  return command.run(rest, context);
+  try {
+    return await command.run(rest, context);
+  } catch (error) {
+    // No daemon listens: start the installed service, if there is one, and run the command again.
+    if (!STARTS_SERVICE.has(first) || !(error instanceof BrokerError) || error.code !== 'DAEMON_NOT_RUNNING') throw error;
+    const { startInstalledService } = await import('./autostart.js');
+    if (!(await startInstalledService(rest, context))) throw error;
+    return command.run(rest, context);
+  }
 }
+
+/** Commands that start the installed user service when no daemon listens (autostart.ts). */
+const STARTS_SERVICE: ReadonlySet<string> = new Set(['token', 'login', 'status']);
 
 function report(error: unknown, json: boolean): number {
   if (error instanceof UsageError) {
@@ -90,7 +107,7 @@ function report(error: unknown, json: boolean): number {
   }
   if (error instanceof BrokerError) {
     if (json) context.out(JSON.stringify({ error: error.toWire() }, null, 2));
-    else context.err(`tokenbroker: ${error.message} [${error.code}]`);
+    else context.err(`${styleErr(['red', 'bold'], 'tokenbroker:')} ${error.message} [${error.code}]`);
     return exitCodeFor(error.code);
   }
   context.err(`tokenbroker: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);

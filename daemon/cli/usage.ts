@@ -1,5 +1,6 @@
 import type { ParseArgsConfig } from 'node:util';
 import { EXIT } from './exit-codes.js';
+import { didYouMean } from './suggest.js';
 
 /** A wrong command line: printed with a pointer to --help, exit code 2. */
 export class UsageError extends Error {
@@ -21,9 +22,15 @@ export const COMMON_OPTIONS = {
 
 /** node's parseArgs, strict, with errors that name the command. */
 export function parse<O extends Options>(command: string, argv: string[], options: O, allowPositionals = false) {
+  const all = { ...COMMON_OPTIONS, ...options };
   try {
-    return parseArgs({ args: argv, options: { ...COMMON_OPTIONS, ...options }, strict: true, allowPositionals });
+    return parseArgs({ args: argv, options: all, strict: true, allowPositionals });
   } catch (error) {
-    throw new UsageError(`${command}: ${(error as Error).message.replace(/\. To specify.*$/s, '')}`);
+    const message = (error as Error).message.replace(/\. To specify.*$/s, '');
+    // "Unknown option '--jsn'": suggest the nearest option of this command
+    const unknown = /^Unknown option '(--[^'=]+)/.exec(message)?.[1];
+    const names = Object.keys(all).map((name) => `--${name}`);
+    const hint = unknown === undefined ? '' : didYouMean(unknown, names);
+    throw new UsageError(`${command}: ${message}${hint ? `.${hint}` : ''}`);
   }
 }

@@ -4,6 +4,8 @@
  */
 import { BrokerError } from '../../proto/index.js';
 import { KEYCHAIN_SERVICE, KeychainStore } from '../store/keychain.js';
+import { packageRoot } from '../version.js';
+import { isKeytarLoadFailure, keytarFix } from './keytar-build.js';
 import { result, type CheckResult, type DoctorContext } from './types.js';
 
 const TITLE = 'keychain';
@@ -15,6 +17,11 @@ export async function checkKeychain(context: DoctorContext): Promise<CheckResult
     await new KeychainStore({ service, timeoutMs: context.keychainTimeoutMs }).probe();
   } catch (error) {
     if (!(error instanceof BrokerError)) throw error;
+    if (isKeytarLoadFailure(error.message)) {
+      const cause = error.cause instanceof Error ? (error.cause.message.split('\n')[0] ?? '') : '';
+      const detail = `the keytar native module cannot be loaded (${cause.slice(0, 300) || error.message}); no prebuilt binary matched, or its build failed, or a library it needs is missing [${error.code}]`;
+      return result('keychain', TITLE, 'fail', detail, keytarFix(process.platform, packageRoot()));
+    }
     const { problem, hint } = splitHint(error.message);
     return result('keychain', TITLE, 'fail', `${problem} [${error.code}]`, hint);
   }

@@ -2,6 +2,8 @@
  * `service`: the user service (systemd user unit, launchd agent) is installed and running. Not installed
  * is only a warning: running "tokenbroker daemon" by hand is legitimate.
  */
+import fs from 'node:fs';
+import { missingPaths, pathsOfKey, plistProgramPaths, REINSTALL_FIX } from './recorded-paths.js';
 import { result, type CheckResult, type DoctorContext } from './types.js';
 
 const TITLE = 'service';
@@ -23,6 +25,17 @@ export async function checkService(context: DoctorContext): Promise<CheckResult>
       'tokenbroker service install (or keep running "tokenbroker daemon" yourself)',
     );
   }
+  // Checked before "running": a unit whose node is gone cannot run, and restarting it will not help.
+  const gone = status.unitPath === undefined ? [] : missingPaths(recordedPaths(status.unitPath, status.manager));
+  if (gone.length > 0) {
+    return result(
+      'service',
+      TITLE,
+      'fail',
+      `${status.unitPath} runs ${gone.join(' and ')}, which no longer ${gone.length === 1 ? 'exists' : 'exist'} (node upgraded or tokenbroker moved?)${details}`,
+      REINSTALL_FIX,
+    );
+  }
   if (!status.running) {
     const restart =
       status.manager === 'systemd'
@@ -33,4 +46,15 @@ export async function checkService(context: DoctorContext): Promise<CheckResult>
     return result('service', TITLE, 'fail', `installed${where} but not running${details}`, `see why with "tokenbroker service logs", then ${restart}`);
   }
   return result('service', TITLE, 'ok', `installed${where} and running under ${status.manager}${details}`);
+}
+
+/** The absolute paths the unit (ExecStart=) or the agent (ProgramArguments) runs. */
+function recordedPaths(unitPath: string, manager: string): string[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(unitPath, 'utf8');
+  } catch {
+    return [];
+  }
+  return manager === 'launchd' ? plistProgramPaths(text) : pathsOfKey(text, 'ExecStart');
 }

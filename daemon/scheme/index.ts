@@ -15,6 +15,7 @@
 import os from 'node:os';
 import path from 'node:path';
 import { BrokerError } from '../../proto/index.js';
+import { invokedNodePath } from '../system/node-path.js';
 import { registerLinux, statusLinux, unregisterLinux } from './linux.js';
 import { registerMacos, statusMacos, unregisterMacos } from './macos.js';
 import type { ResolvedSchemeOptions, SchemeOptions, SchemeReport, SchemeStatus } from './types.js';
@@ -75,7 +76,7 @@ function resolve(options: SchemeOptions, needCommand: boolean): ResolvedSchemeOp
     }
     command = [...options.command];
   } else if (needCommand || options.cliPath !== undefined) {
-    const nodePath = options.nodePath ?? process.execPath;
+    const nodePath = options.nodePath ?? invokedNodePath(env);
     if (options.cliPath === undefined || !isAbsolute(options.cliPath, platform)) {
       throw new BrokerError('BAD_REQUEST', 'cliPath: the absolute path of the tokenbroker CLI script is needed to register the handler', { field: 'cliPath' });
     }

@@ -9,7 +9,7 @@ export type { CommandRecord, FileWrite } from '../system/run.js';
 export interface SchemeOptions {
   /** Absolute path of the tokenbroker CLI entry (`dist/daemon/cli/main.js`). Required to register unless `command` is given. */
   readonly cliPath?: string;
-  /** Absolute path of the Node.js binary that runs the CLI. @default process.execPath */
+  /** Absolute path of the Node.js binary that runs the CLI. @default the invoked node (system/node-path.ts) */
   readonly nodePath?: string;
   /**
    * The handler's command line without the URL, replacing `[nodePath, cliPath, "callback"]`; the OS

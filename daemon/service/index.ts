@@ -13,11 +13,12 @@ import { defaultConfigPath, loadConfig } from '../config.js';
 import { registerScheme, schemeOf, unregisterScheme } from '../scheme/index.js';
 import { execCommand, removeStep, runStep, writeFileStep, type ActionOptions, type ActionReport } from '../system/run.js';
 import { packageRoot } from '../version.js';
+import { invokedNodePath } from '../system/node-path.js';
 
 export type ServiceManager = 'systemd' | 'launchd' | 'schtasks';
 
 export interface ServiceOptions {
-  /** @default process.execPath — the node that installs is the node that runs the service */
+  /** @default the node that runs this install, by the path it was invoked through (see node-path.ts) */
   readonly nodePath?: string;
   /** @default this package's compiled CLI */
   readonly cliPath?: string;
@@ -76,7 +77,7 @@ function resolve(options: ServiceOptions): Resolved {
     platform,
     home,
     dryRun: options.dryRun === true || platform !== process.platform,
-    nodePath: options.nodePath ?? process.execPath,
+    nodePath: options.nodePath ?? invokedNodePath(env),
     cliPath: options.cliPath ?? path.join(packageRoot(), 'dist', 'daemon', 'cli', 'main.js'),
     configPath: options.configPath ?? env['TOKENBROKER_CONFIG'] ?? defaultConfigPath(env),
     manager,
@@ -311,4 +312,18 @@ export function logsCommand(options: ServiceOptions & { readonly follow?: boolea
   }
   if (r.manager === 'systemd') return ['journalctl', '--user', '-u', SYSTEMD_UNIT, '-n', lines, '--no-pager', ...(options.follow ? ['-f'] : [])];
   throw new BrokerError('BAD_REQUEST', 'service logs: not available on Windows yet');
+}
+
+// ---- start on demand -----------------------------------------------------------------------------
+
+/**
+ * The command that starts the installed service now, or undefined when no service is installed here
+ * (no unit file / agent plist, or Windows). `token`, `login` and `status` run it when no daemon listens.
+ */
+export function startCommand(options: ServiceOptions = {}): string[] | undefined {
+  const r = resolve(options);
+  if (r.manager === 'schtasks' || !fs.existsSync(r.unitPath)) return undefined;
+  if (r.manager === 'systemd') return ['systemctl', '--user', 'start', SYSTEMD_UNIT];
+  const uid = typeof process.getuid === 'function' ? process.getuid() : 0;
+  return ['launchctl', 'kickstart', `gui/${uid}/${LAUNCHD_LABEL}`];
 }

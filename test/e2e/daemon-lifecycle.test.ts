@@ -167,7 +167,7 @@ describe('the CLI', () => {
   it('status prints a human summary', async () => {
     const daemon = await start({ config: { profiles: { main: { issuer: 'https://login.example.com', clientId: 'abc' } } } });
     const result = await runCli(['status'], { env: { TOKENBROKER_SOCKET: daemon.socketPath } });
-    expect(result.code).toBe(0);
+    expect(result.code).toBe(5); // the profile needs sign-in
     expect(result.stdout).toMatch(/tokenbroker \d+\.\d+\.\d+ \(protocol 1\), pid \d+/);
     expect(result.stdout).toMatch(/PROFILE\s+STATE/);
     expect(result.stdout).toMatch(/main \*\s+logged-out/);

@@ -1,5 +1,6 @@
 import type { CheckResult } from '../../doctor/types.js';
 import type { CommandContext } from '../context.js';
+import { out, type Style } from '../style.js';
 import { parse } from '../usage.js';
 
 export const help = `Usage: tokenbroker doctor [--json] [--config FILE] [--socket PATH]
@@ -39,6 +40,7 @@ Options:
 Exit codes: 0 no check failed (warnings allowed), 1 at least one failed.`;
 
 const SYMBOL: Record<CheckResult['status'], string> = { ok: '✓', warn: '!', fail: '✗', skip: '-' };
+const COLOUR: Record<CheckResult['status'], Style> = { ok: 'green', warn: 'yellow', fail: ['red', 'bold'], skip: 'dim' };
 
 export async function run(argv: string[], context: CommandContext): Promise<number> {
   const { values } = parse('doctor', argv, { json: { type: 'boolean' }, config: { type: 'string' } });
@@ -58,9 +60,9 @@ export function formatReport(checks: readonly CheckResult[]): string {
   const width = Math.max(...checks.map((c) => c.title.length));
   const lines: string[] = [];
   for (const check of checks) {
-    lines.push(`${SYMBOL[check.status]} ${check.title.padEnd(width)}  ${check.detail}`);
+    lines.push(`${out(COLOUR[check.status], SYMBOL[check.status])} ${check.title.padEnd(width)}  ${check.detail}`);
     if (check.fix !== undefined && (check.status === 'fail' || check.status === 'warn')) {
-      lines.push(`  ${' '.repeat(width)}  fix: ${check.fix}`);
+      lines.push(`  ${' '.repeat(width)}  ${out('bold', 'fix:')} ${check.fix}`);
     }
   }
   const count = (status: CheckResult['status']) => checks.filter((c) => c.status === status).length;

@@ -40,7 +40,7 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
   const scheme = values.scheme ?? (await schemeFromConfig(values.profile, values.config));
   const { registerScheme, unregisterScheme, schemeStatus } = await import('../../scheme/index.js');
   const cliPath = path.resolve(fileURLToPath(new URL('../main.js', import.meta.url)));
-  const options = { cliPath, nodePath: process.execPath, dryRun: values['dry-run'] ?? false };
+  const options = { cliPath, dryRun: values['dry-run'] ?? false }; // node: the path it was invoked through (system/node-path.ts)
 
   if (action === 'status') {
     const status = await schemeStatus(scheme, options);

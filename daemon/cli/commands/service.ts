@@ -13,9 +13,13 @@ Runs the broker as a user service that starts at login and restarts after a cras
                launchctl bootout (if loaded); launchctl bootstrap gui/$UID <plist>
              Windows: prints the Task Scheduler commands (not automated yet)
              Also registers the URL-scheme handler of every custom-scheme profile in the config.
-             The service runs this very node binary and CLI. Safe to run again.
+             The service runs this CLI with node by the path you invoked it through (say
+             /opt/homebrew/bin/node, not the versioned binary it links to), so a node upgrade
+             keeps it working; "tokenbroker doctor" names a recorded path that is gone.
+             Safe to run again.
   uninstall  stops and removes what install wrote, including the scheme handlers
-  status     installed? running?
+  status     installed? running? (token, login and status start an installed service
+             that is not running)
   logs       the service's log (journalctl --user -u tokenbroker / ~/Library/Logs/tokenbroker)
 
 Options:

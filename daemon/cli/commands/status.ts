@@ -2,6 +2,7 @@ import { connect } from '../../../client/index.js';
 import type { ProfileStatus, StatusResult } from '../../../proto/index.js';
 import { formatDuration } from '../../duration.js';
 import type { CommandContext } from '../context.js';
+import { EXIT } from '../exit-codes.js';
 import { parse } from '../usage.js';
 
 export const help = `Usage: tokenbroker status [--profile NAME] [--json] [--socket PATH]
@@ -15,7 +16,11 @@ Options:
   --socket PATH   the daemon's socket (default: $TOKENBROKER_SOCKET or the per-user default)
   -h, --help      this help
 
-Exit codes: 0 ok, 3 daemon not running.`;
+Exit codes: 0 ok, 3 daemon not running, 5 the profile (without --profile: any profile) needs
+sign-in (logged-out or login-required; run "tokenbroker login"), as "gh auth status" does.`;
+
+/** States in which a profile has no usable sign-in: status exits 5 (EXIT.LOGIN_REQUIRED). */
+const NEEDS_SIGN_IN: ReadonlySet<string> = new Set(['logged-out', 'login-required']);
 
 export async function run(argv: string[], context: CommandContext): Promise<number> {
   const { values } = parse('status', argv, { profile: { type: 'string' }, json: { type: 'boolean' } });
@@ -23,7 +28,7 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
   try {
     const status = await client.status(values.profile === undefined ? {} : { profile: values.profile });
     context.out(values.json ? JSON.stringify(status, null, 2) : formatStatus(status, Date.now()));
-    return 0;
+    return status.profiles.some((p) => NEEDS_SIGN_IN.has(p.state)) ? EXIT.LOGIN_REQUIRED : EXIT.OK;
   } finally {
     await client.close();
   }
