@@ -10,6 +10,8 @@ import { EXIT } from './cli/exit-codes.js';
 import { loadConfig, type BrokerConfig } from './config.js';
 import { watchConfig } from './config-watch.js';
 import { LiveConfig, type ReloadTrigger } from './live-config.js';
+import { desktopNotifier } from './notify/desktop.js';
+import { SignInNotices } from './notify/sign-in-notices.js';
 import { IpcServer } from './ipc/ipc-server.js';
 import { createLogger, type LogLevel, type Logger } from './log.js';
 import { claimSocket } from './ipc/single-instance.js';
@@ -57,11 +59,15 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       onCorrupt: (entry) =>
         log.error({ profile: entry.profile, field: entry.field, reason: entry.reason }, 'ignoring an unreadable keychain entry; sign in again'),
     });
+  const notices = new SignInNotices({ notify: desktopNotifier({ log }), profile: (name) => broker.profileConfig(name) });
   const broker = new Broker({
     config,
     store,
     log,
-    publish: (event) => server.publish(event),
+    publish: (event) => {
+      server.publish(event);
+      notices.observe(event);
+    },
     openBrowser: options.openBrowser ?? systemBrowser(log),
   });
   const live = new LiveConfig({ file: options.configPath, explicit: options.configExplicit, initial: config, broker, log });

@@ -33,6 +33,7 @@ describe('diffConfigs', () => {
     ['timers', { refresh: { leadSeconds: 120 } }],
     ['retry', { refresh: { retry: { limit: 5 } } }],
     ['policy', { onRefreshFailure: 'logout' }],
+    ['notify', { notify: false }],
     ['authorization params', { authorizationParams: { prompt: 'consent' } }],
   ])('a changed %s keeps the session', (_what, overrides) => {
     const diff = diffConfigs(config({ main: profile() }), config({ main: profile(overrides) }));
@@ -43,7 +44,10 @@ describe('diffConfigs', () => {
   it.each([
     ['issuer', { issuer: 'https://other.example.com' }],
     ['client id', { clientId: 'other' }],
-    ['provider (issuer derived from the Wristband application domain)', { issuer: undefined, wristband: { applicationVanityDomain: 'app-co.us.wristband.dev', tenantName: 'acme' } }],
+    [
+      'provider (issuer derived from the Wristband application domain)',
+      { issuer: undefined, wristband: { applicationVanityDomain: 'app-co.us.wristband.dev', tenantName: 'acme' } },
+    ],
   ])('a changed %s starts over', (_what, overrides) => {
     const diff = diffConfigs(config({ main: profile() }), config({ main: profile(overrides) }));
     expect(diff.changed.map((c) => [c.name, c.keepsSession])).toEqual([['main', false]]);
