@@ -139,14 +139,17 @@ describe.each(TRIGGERS)('config reload by %s', (trigger, watch) => {
     const codes = idpA.counts.authorizationCode;
     const refreshes = idpA.counts.refreshToken;
 
+    // A sign-in under way (e.g. switching accounts) lives only in the daemon's memory: it survives a kept session.
+    const pending = await w.app.request('login', { wait: false, openBrowser: false });
     const before = await profileStatus(w.app);
+    expect(before.loginStartedAt).toBe(pending.startedAt);
     expect(before.expiresAt! - before.nextRefreshAt!).toBeLessThanOrEqual(65_000); // the default lead (60 s + up to 5 s)
     // A new refresh lead: the running session's timer is re-armed with it.
     const changed = await w.reconfigure({ profiles: { main: idpProfile(idpA, { refresh: { leadSeconds: 150, jitterSeconds: 0 } }) } }, trigger);
     expect(changed).toMatchObject({ added: [], removed: [], changed: ['main'], restarted: [] });
     expect((await waitForEvent(w.events, 'profileChanged')).data).toEqual({ profile: 'main', sessionKept: true });
     const after = await profileStatus(w.app);
-    expect(after).toMatchObject({ state: 'active', subject: 'alice', expiresAt: before.expiresAt });
+    expect(after).toMatchObject({ state: 'active', subject: 'alice', expiresAt: before.expiresAt, loginStartedAt: pending.startedAt });
     expect(after.expiresAt! - after.nextRefreshAt!).toBe(150_000);
     expect((await w.app.getToken()).accessToken).toBe(token); // served from memory, no sign-in
     // The kept session still refreshes with its refresh token (an API rejected the token).
@@ -155,6 +158,8 @@ describe.each(TRIGGERS)('config reload by %s', (trigger, watch) => {
     expect(idpA.counts.refreshToken).toBe(refreshes + 1);
     expect(idpA.counts.authorizationCode).toBe(codes);
     expect(await idpA.introspect(fresh.accessToken)).toMatchObject({ active: true, sub: 'alice' });
+
+    expect(await w.app.cancelLogin()).toEqual({ profile: 'main', cancelled: true });
 
     const bRequests = tokenEndpointRequests(idpB).length;
     const restarted = await w.reconfigure({ profiles: { main: idpProfile(idpB) } }, trigger);
