@@ -142,7 +142,7 @@ describe('conformance: the real daemon’s answers match the schema', () => {
     fs.writeFileSync(file, good);
     const back = await call(id++, 'reload', {});
     expect(back.result).toMatchObject({ removed: ['extra'], changed: ['main'] });
-    await call(id++, 'unsubscribe', {});
+    await call(id, 'unsubscribe', {});
     // Each event's data was checked against its schema as it arrived (see call()).
     expect(seenEvents).toEqual(expect.arrayContaining(['profileAdded', 'profileChanged', 'profileRemoved']));
   });
