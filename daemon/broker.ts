@@ -5,7 +5,8 @@
  */
 import { BrokerError, type BrokerEvent, type CallbackResult, type ProfileStatus } from '../proto/index.js';
 import type { OpenBrowser } from './browser.js';
-import type { BrokerConfig } from './config.js';
+import type { BrokerConfig, ProfileConfig } from './config.js';
+import { diffConfigs, type ConfigDiff } from './config-reload.js';
 import type { Handlers } from './ipc/ipc-server.js';
 import type { Logger } from './log.js';
 import type { Caller } from './loopback-listener.js';
@@ -38,7 +39,7 @@ const DEFAULT_TOKEN_WAIT_MS = 10_000;
  */
 const RESTORE_CONCURRENCY = 2;
 
-type BrokerHandlers = Omit<Handlers, 'status'>;
+type BrokerHandlers = Omit<Handlers, 'status' | 'reload'>;
 
 export class Broker {
   private readonly sessions = new Map<string, Session>();
@@ -47,40 +48,90 @@ export class Broker {
   private readonly now: () => number;
   /** Revocations logouts still owe the provider, kept in the keychain (crash safety). */
   readonly revocations: PendingRevocations;
+  /** The config in force (replaced by applyConfig on a reload). */
+  private config: BrokerConfig;
 
   constructor(private readonly options: BrokerOptions) {
     this.now = options.now ?? Date.now;
-    const { config } = options;
+    this.config = options.config;
     this.revocations = new PendingRevocations({
       store: options.store,
       http: createHttpClient(),
       log: options.log,
       resolveEndpoint: async (record) => {
-        const profile = config.profiles.get(record.profile);
+        const profile = this.config.profiles.get(record.profile);
         if (!profile || profile.issuer !== record.issuer || profile.clientId !== record.clientId) return undefined;
         return (await this.sessions.get(record.profile)!.providerMetadata()).revocationEndpoint;
       },
     });
-    for (const profile of config.profiles.values()) {
-      const http = createHttpClient({ timeoutMs: profile.httpTimeoutSeconds * 1000, retry: profile.refresh.retry });
-      this.sessions.set(
-        profile.name,
-        new Session({
-          profile,
-          isDefault: profile.name === config.defaultProfile,
-          store: options.store,
-          http,
-          log: options.log,
-          metadata: () => resolveProviderMetadata(profile, http),
-          publish: options.publish,
-          openBrowser: options.openBrowser,
-          onLoopbackCallback: (url, caller) => this.loopbackCallback(url, caller),
-          expectLogoutReturn: (state, name) => this.logoutReturns.set(state, { profile: name, until: this.now() + LOGOUT_RETURN_TTL_MS }),
-          now: this.now,
-          revocations: this.revocations,
-        }),
-      );
+    for (const profile of this.config.profiles.values()) this.sessions.set(profile.name, this.createSession(profile));
+  }
+
+  private createSession(profile: ProfileConfig): Session {
+    const { options } = this;
+    return new Session({
+      ...this.profileDeps(profile),
+      store: options.store,
+      log: options.log,
+      publish: options.publish,
+      openBrowser: options.openBrowser,
+      onLoopbackCallback: (url, caller) => this.loopbackCallback(url, caller),
+      expectLogoutReturn: (state, name) => this.logoutReturns.set(state, { profile: name, until: this.now() + LOGOUT_RETURN_TTL_MS }),
+      now: this.now,
+      revocations: this.revocations,
+    });
+  }
+
+  /** What a session takes from its profile's settings. */
+  private profileDeps(profile: ProfileConfig) {
+    const http = createHttpClient({ timeoutMs: profile.httpTimeoutSeconds * 1000, retry: profile.refresh.retry });
+    return { profile, isDefault: profile.name === this.config.defaultProfile, http, metadata: () => resolveProviderMetadata(profile, http) };
+  }
+
+  /** The settings of a configured profile (undefined when there is none). */
+  profileConfig(name: string): ProfileConfig | undefined {
+    return this.config.profiles.get(name);
+  }
+
+  /**
+   * Puts a new (valid) config in force without dropping a connection: added profiles get a session
+   * (restored from the keychain if it holds one); removed ones are signed out in memory (keychain entry
+   * kept); changed ones keep their session when issuer and client id are the same, and start over
+   * otherwise (a new session that reads the keychain, where the binding check finds the entry is not
+   * theirs: sign-in required). Subscribers get profileAdded / profileRemoved / profileChanged.
+   */
+  applyConfig(next: BrokerConfig): ConfigDiff {
+    const diff = diffConfigs(this.config, next);
+    const { log, publish } = this.options;
+    const previous = new Map(this.sessions);
+    this.config = next;
+    this.sessions.clear();
+    const successors: Array<{ readonly session: Session; readonly after: Promise<void> }> = [];
+    const changes = new Map(diff.changed.map((change) => [change.name, change]));
+    for (const profile of next.profiles.values()) {
+      const old = previous.get(profile.name);
+      const change = changes.get(profile.name);
+      if (old !== undefined && (change === undefined || change.keepsSession)) {
+        old.reconfigure(this.profileDeps(profile)); // also the default flag of unchanged profiles
+        this.sessions.set(profile.name, old);
+        continue;
+      }
+      const session = this.createSession(profile);
+      this.sessions.set(profile.name, session);
+      successors.push({ session, after: old === undefined ? Promise.resolve() : old.retire('the profile’s issuer or client id changed in the config') });
     }
+    for (const name of diff.removed) void previous.get(name)!.retire('the profile was removed from the config');
+    for (const { session, after } of successors) {
+      void after
+        .then(() => session.restoreOnce())
+        .catch((error: unknown) =>
+          log.error({ profile: session.name, err: { message: (error as Error).message } }, 'could not read the keychain; will retry when an app asks'),
+        );
+    }
+    for (const profile of diff.added) publish({ event: 'profileAdded', data: { profile: profile.name } });
+    for (const name of diff.removed) publish({ event: 'profileRemoved', data: { profile: name } });
+    for (const change of diff.changed) publish({ event: 'profileChanged', data: { profile: change.name, sessionKept: change.keepsSession } });
+    return diff;
   }
 
   /**
@@ -207,7 +258,7 @@ export class Broker {
   }
 
   private session(name: string | undefined): Session {
-    const profile = name ?? this.options.config.defaultProfile;
+    const profile = name ?? this.config.defaultProfile;
     if (profile === undefined) {
       throw new BrokerError(
         'PROFILE_NOT_FOUND',

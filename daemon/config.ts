@@ -71,6 +71,8 @@ export interface ProfileConfig {
   readonly onRefreshFailure: RefreshFailurePolicy;
   /** @default "on-demand" */
   readonly reloginBrowser: ReloginBrowser;
+  /** Show a desktop notification when the session needs a new sign-in (daemon/notify/). @default true */
+  readonly notify: boolean;
 }
 
 export interface BrokerConfig {
@@ -133,6 +135,7 @@ const profileShape = object(
     ),
     onRefreshFailure: optional(oneOf(['relogin', 'logout'] as const)),
     reloginBrowser: optional(oneOf(['on-demand', 'immediately'] as const)),
+    notify: optional(boolean),
   },
   { strict: true },
 );
@@ -285,5 +288,6 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
     },
     onRefreshFailure: raw.onRefreshFailure ?? 'relogin',
     reloginBrowser: raw.reloginBrowser ?? 'on-demand',
+    notify: raw.notify ?? true,
   };
 }

@@ -8,6 +8,10 @@ import { systemBrowser, type OpenBrowser } from './browser.js';
 import { Broker } from './broker.js';
 import { EXIT } from './cli/exit-codes.js';
 import { loadConfig, type BrokerConfig } from './config.js';
+import { watchConfig } from './config-watch.js';
+import { LiveConfig, type ReloadTrigger } from './live-config.js';
+import { desktopNotifier } from './notify/desktop.js';
+import { SignInNotices } from './notify/sign-in-notices.js';
 import { IpcServer } from './ipc/ipc-server.js';
 import { createLogger, type LogLevel, type Logger } from './log.js';
 import { claimSocket } from './ipc/single-instance.js';
@@ -31,6 +35,8 @@ export interface DaemonOptions {
 
 export interface RunningDaemon {
   readonly log: Logger;
+  /** Reads the config file again and applies it (SIGHUP); a broken file is logged and kept out. */
+  reload(trigger: ReloadTrigger): void;
   /** Resolves when the daemon has stopped (after SIGTERM/SIGINT or stop()). */
   readonly stopped: Promise<void>;
   stop(): Promise<void>;
@@ -53,13 +59,25 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
       onCorrupt: (entry) =>
         log.error({ profile: entry.profile, field: entry.field, reason: entry.reason }, 'ignoring an unreadable keychain entry; sign in again'),
     });
+  const notices = new SignInNotices({ notify: desktopNotifier({ log }), profile: (name) => broker.profileConfig(name) });
   const broker = new Broker({
     config,
     store,
     log,
-    publish: (event) => server.publish(event),
+    publish: (event) => {
+      server.publish(event);
+      notices.observe(event);
+    },
     openBrowser: options.openBrowser ?? systemBrowser(log),
   });
+  const live = new LiveConfig({ file: options.configPath, explicit: options.configExplicit, initial: config, broker, log });
+  const reload = (trigger: ReloadTrigger) => {
+    try {
+      live.reload(trigger);
+    } catch (error) {
+      if (!(error instanceof BrokerError)) log.error({ err: error, trigger }, 'unexpected error reloading the config');
+    }
+  };
 
   const server: IpcServer = new IpcServer({
     socketPath,
@@ -73,10 +91,12 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
         startedAt,
         uptimeSeconds: Math.floor((Date.now() - startedAt) / 1000),
         socketPath,
-        configPath: config.path,
+        configPath: live.config.path,
         connectedClients: server.connectedClients,
         ...statusPage(params, broker.profileNames(), (name) => broker.profileStatus(name)),
+        ...(live.error === undefined ? {} : { configError: live.error }),
       }),
+      reload: () => live.reload('request'),
       ...broker.handlers,
     },
   });
@@ -84,6 +104,11 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   // socket; `status` answers at once and `token.get` waits for its own profile only.
   await server.start();
   log.info({ version, socketPath, configPath: config.path, profiles: config.profiles.size }, 'tokenbroker daemon listening');
+  // TOKENBROKER_CONFIG_WATCH=0: no automatic reload (SIGHUP and `tokenbroker reload` still work).
+  const watch =
+    process.env['TOKENBROKER_CONFIG_WATCH'] === '0'
+      ? { stop: () => undefined }
+      : watchConfig({ file: options.configPath, log, onChange: () => reload('file change') });
   const restoreStarted = Date.now();
   void broker.restore().then(() => log.info({ profiles: config.profiles.size, ms: Date.now() - restoreStarted }, 'profiles restored'));
 
@@ -93,41 +118,45 @@ export async function startDaemon(options: DaemonOptions): Promise<RunningDaemon
   const stop = () =>
     (stopping ??= (async () => {
       log.info('stopping: finishing in-flight requests');
+      watch.stop();
       await server.stop();
       broker.dispose();
       log.info('stopped');
       resolveStopped();
     })());
-  return { log, stopped, stop };
+  return { log, stopped, stop, reload };
 }
 
-/** Runs the daemon until SIGTERM/SIGINT (SIGHUP is logged and ignored). Returns the process exit code. */
+/** Runs the daemon until SIGTERM/SIGINT; SIGHUP reloads the config. Returns the process exit code. */
 export async function runDaemon(options: DaemonOptions): Promise<number> {
-  // SIGHUP's default action ends the process and leaves the socket behind (a closed terminal, a
-  // `kill -HUP` meant as "reload"). Reloading the config is not supported yet: log it and keep running.
-  let log: Logger | undefined;
+  // SIGHUP reloads the config (the Unix daemon convention). Its default action would end the process and
+  // leave the socket behind, so it is handled from the first moment; while starting, the config is being
+  // read anyway.
+  let daemon: RunningDaemon | undefined;
   const onHangup = () => {
-    if (log) log.warn({ signal: 'SIGHUP' }, 'received SIGHUP: ignored (reloading the config is not supported; restart the daemon to apply changes)');
-    else process.stderr.write('tokenbroker: received SIGHUP while starting: ignored\n');
+    if (daemon) {
+      daemon.log.info({ signal: 'SIGHUP' }, 'received SIGHUP: reloading the config');
+      daemon.reload('SIGHUP');
+    } else process.stderr.write('tokenbroker: received SIGHUP while starting: ignored (the config is being read)\n');
   };
   process.on('SIGHUP', onHangup);
   try {
-    let daemon: RunningDaemon;
+    let running: RunningDaemon;
     try {
-      daemon = await startDaemon(options);
+      running = await startDaemon(options);
     } catch (error) {
       if (!(error instanceof BrokerError)) throw error;
       process.stderr.write(`tokenbroker: ${error.message}\n`);
       return error.code === 'ALREADY_RUNNING' ? EXIT.ALREADY_RUNNING : error.code === 'CONFIG_INVALID' ? EXIT.CONFIG_INVALID : EXIT.ERROR;
     }
-    log = daemon.log;
+    daemon = running;
     const onSignal = (signal: NodeJS.Signals) => {
-      daemon.log.info({ signal }, 'received signal');
-      void daemon.stop();
+      running.log.info({ signal }, 'received signal');
+      void running.stop();
     };
     process.once('SIGTERM', onSignal);
     process.once('SIGINT', onSignal);
-    await daemon.stopped;
+    await running.stopped;
     return 0;
   } finally {
     process.off('SIGHUP', onHangup);

@@ -104,6 +104,44 @@ export interface StatusResult {
   readonly totalProfiles?: number;
   /** Present when more profiles follow: ask again with `offset: nextOffset`. */
   readonly nextOffset?: number;
+  /**
+   * The last reload of the config file failed (the daemon runs on with the config it had): why. Absent
+   * once a reload succeeds. (Absent from daemons before live reload.)
+   */
+  readonly configError?: ConfigError;
+}
+
+/** A config file the daemon could not take (see `reload`). */
+export interface ConfigError {
+  readonly path: string;
+  /** What is wrong, naming the field. */
+  readonly message: string;
+  /** The field at fault, when one is (`profiles.acme.issuer`). */
+  readonly field?: string;
+  /** When the reload failed, epoch ms. */
+  readonly at: number;
+}
+
+// ---- reload ------------------------------------------------------------------------------------
+
+export type ReloadParams = Record<string, never>;
+
+/**
+ * What a reload changed. A broken file is answered with CONFIG_INVALID instead (the running config stays,
+ * and `status` shows `configError`).
+ */
+export interface ReloadResult {
+  readonly configPath: string | null;
+  /** New profiles (state `logged-out`, or their session restored from the keychain). */
+  readonly added: readonly string[];
+  /** Profiles gone from the file: signed out in memory; their keychain entry is kept. */
+  readonly removed: readonly string[];
+  /** Changed profiles whose issuer and client id stayed: the session is kept, the new settings apply. */
+  readonly changed: readonly string[];
+  /** Changed profiles with another issuer or client id: they start over (a new sign-in). */
+  readonly restarted: readonly string[];
+  /** The default profile now (absent when there is none). */
+  readonly defaultProfile?: string;
 }
 
 // ---- subscribe / unsubscribe ------------------------------------------------------------------
@@ -117,6 +155,9 @@ export const EVENT_NAMES = [
   'loginRequired',
   'loginFailed',
   'accountChanged',
+  'profileAdded',
+  'profileRemoved',
+  'profileChanged',
 ] as const;
 export type EventName = (typeof EVENT_NAMES)[number];
 
@@ -236,6 +277,12 @@ export interface EventPayloads {
   loginFailed: { readonly profile: string; readonly code: string; readonly message: string };
   /** A sign-in completed as another subject than the profile's previous session. */
   accountChanged: { readonly profile: string; readonly previousSubject: string; readonly subject: string; readonly at: number };
+  /** A reload of the config added this profile. */
+  profileAdded: { readonly profile: string };
+  /** A reload of the config removed this profile (signed out in memory; the keychain entry is kept). */
+  profileRemoved: { readonly profile: string };
+  /** A reload changed this profile's settings; `sessionKept` is false when its issuer or client id changed (it starts over). */
+  profileChanged: { readonly profile: string; readonly sessionKept: boolean };
 }
 
 export type BrokerEvent = { [K in EventName]: { readonly event: K; readonly data: EventPayloads[K] } }[EventName];
@@ -252,6 +299,7 @@ export interface Methods {
   'login.cancel': { params: LoginCancelParams; result: LoginCancelResult };
   logout: { params: LogoutParams; result: LogoutResult };
   callback: { params: CallbackParams; result: CallbackResult };
+  reload: { params: ReloadParams; result: ReloadResult };
 }
 
 export type MethodName = keyof Methods;

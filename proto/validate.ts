@@ -152,6 +152,7 @@ const paramChecks: ParamChecks = {
   'login.cancel': object({ profile: optional(profileName) }),
   logout: object({ profile: optional(profileName), openBrowser: optional(boolean) }),
   callback: object({ url: string({ min: 1, max: 16_384, what: 'the redirect URL (at most 16384 characters)' }) }),
+  reload: object({}),
 };
 
 export const METHOD_NAMES = Object.keys(paramChecks) as MethodName[];

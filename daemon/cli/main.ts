@@ -28,6 +28,7 @@ const COMMANDS: Record<string, { readonly summary: string; load(): Promise<Comma
   doctor: { summary: 'check the setup and explain how to fix what is wrong', load: () => import('./commands/doctor.js') },
   service: { summary: 'install the broker as a launchd/systemd user service', load: () => import('./commands/service.js') },
   completion: { summary: 'print the shell completion script (bash, zsh, fish)', load: () => import('./commands/completion.js') },
+  reload: { summary: 'make the daemon read its config file again (--json)', load: () => import('./commands/reload.js') },
 };
 
 const HELP = `tokenbroker: one sign-in for every app on this desktop.

@@ -63,15 +63,19 @@ export class Session {
   /** The last account switch: a sign-in that named another subject than `lastSubject`. */
   private accountChange: { readonly previousSubject: string; readonly at: number } | undefined;
 
-  constructor(private readonly deps: SessionDeps) {
+  constructor(private deps: SessionDeps) {
     this.now = deps.now ?? Date.now;
+    // The login slot and the failure policy read the profile when they act: a reload's new settings reach them.
+    const profile = () => this.deps.profile;
     this.timer = new RefreshTimer(this.now, () => {
       this.refresh('timer').catch(() => {
         /* recorded in status and events; the next attempt is armed */
       });
     });
     this.logins = new LoginSlot({
-      profile: deps.profile,
+      get profile() {
+        return profile();
+      },
       log: deps.log,
       metadata: deps.metadata,
       openBrowser: deps.openBrowser,
@@ -90,7 +94,9 @@ export class Session {
       },
     });
     this.policy = new FailurePolicy({
-      profile: deps.profile,
+      get profile() {
+        return profile();
+      },
       log: deps.log,
       endProviderSession: (ended, options) => this.endProviderSession(ended, options),
       startLogin: () => this.startLogin({ openBrowser: true }),
@@ -484,6 +490,7 @@ export class Session {
 
   /** Arms the refresh timer: ahead of expiry, or at the next backoff slot after failures. */
   private arm(): void {
+    if (this.retired) return this.timer.clear();
     const tokens = this.tokens;
     if (!tokens?.refreshToken) return this.timer.clear();
     this.timer.set(this.failures > 0 ? this.retryAt : plannedRefreshAt(tokens.savedAt, tokens.expiresAt, this.deps.profile.refresh));
@@ -638,6 +645,37 @@ export class Session {
     this.stateValue = next;
     this.deps.log.debug({ profile: this.name, from: previous, to: next }, 'state');
     this.deps.publish({ event: 'stateChanged', data: { profile: this.name, state: next, previous } });
+  }
+
+  // ---- config reload ---------------------------------------------------------------------------
+
+  /**
+   * The profile's settings changed, its issuer and client id did not (the Broker checks): the session
+   * stays, the new settings apply from now on (the refresh timer is re-armed with the new timings; a
+   * sign-in under way finishes with the settings it started with).
+   */
+  /** Retired by a reload: no timer is armed again (a refresh in flight still ends, unseen). */
+  private retired = false;
+
+  reconfigure(update: Pick<SessionDeps, 'profile' | 'isDefault' | 'http' | 'metadata'>): void {
+    if (update.profile.issuer !== this.deps.profile.issuer || update.profile.clientId !== this.deps.profile.clientId) {
+      throw new TypeError(`${this.name}: reconfigure cannot change the issuer or client id (the session must start over)`);
+    }
+    this.deps = { ...this.deps, ...update };
+    if (this.tokens && this.stateValue === 'active') this.arm();
+  }
+
+  /**
+   * The profile left the config (or changed issuer or client id): signed out in memory only. The keychain
+   * entry stays; a sign-in under way is cancelled, timers stop. Resolves once the session's queue is idle
+   * (a refresh in flight has saved its tokens), so a successor reads the keychain after it.
+   */
+  retire(why: string): Promise<void> {
+    this.retired = true;
+    this.logins.cancel(new BrokerError('LOGIN_CANCELLED', `${this.name}: ${why}`));
+    this.clearTokens();
+    this.dispose();
+    return this.queue.onIdle();
   }
 
   /** Stops timers (daemon shutdown). */

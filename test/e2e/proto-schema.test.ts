@@ -58,7 +58,10 @@ describe('conformance: the real daemon’s answers match the schema', () => {
   let s: SignedIn;
   let raw: RawClient;
   beforeAll(async () => {
+    // The reload case below asks for each reload itself: the daemon's own watch of the file stays off.
+    process.env['TOKENBROKER_CONFIG_WATCH'] = '0';
     s = await startSignedIn();
+    delete process.env['TOKENBROKER_CONFIG_WATCH'];
     raw = await rawConnect(s.harness.daemon.socketPath, { hello: false });
   }, 90_000);
   afterAll(async () => {
@@ -111,6 +114,37 @@ describe('conformance: the real daemon’s answers match the schema', () => {
     }
     // The refresh was announced (tokenRefreshed, stateChanged) and each event's data matched its schema.
     expect(seenEvents).toContain('tokenRefreshed');
+  });
+
+  it('reload: its result, the profile events, a broken file (CONFIG_INVALID) and status with configError', async () => {
+    const file = s.harness.daemon.configPath!;
+    const good = fs.readFileSync(file, 'utf8');
+    const config = JSON.parse(good) as { profiles: Record<string, Record<string, unknown>> };
+    let id = 200;
+    expect((await call(id++, 'subscribe', {})).error).toBeUndefined();
+    const unchanged = await call(id++, 'reload', {});
+    expect(check('params.reload', {})).toEqual([]);
+    expect(check('result.reload', unchanged.result), JSON.stringify(unchanged.result)).toEqual([]);
+
+    const main = config.profiles['main']!;
+    fs.writeFileSync(file, JSON.stringify({ profiles: { main: { ...main, loginTimeoutSeconds: 61 }, extra: main } }));
+    const changed = await call(id++, 'reload', {});
+    expect(changed.result).toMatchObject({ added: ['extra'], changed: ['main'] });
+    expect(check('result.reload', changed.result)).toEqual([]);
+    fs.writeFileSync(file, JSON.stringify({ profiles: { main: { ...main, issuer: 'http://example.com' } } }));
+    const broken = await call(id++, 'reload', {});
+    expect(broken.error).toMatchObject({ code: 'CONFIG_INVALID', field: 'profiles.main.issuer' });
+    expect(check('WireError', broken.error)).toEqual([]);
+    const status = await call(id++, 'status', {});
+    expect(status.result).toMatchObject({ configError: { field: 'profiles.main.issuer' } });
+    expect(check('result.status', status.result)).toEqual([]);
+
+    fs.writeFileSync(file, good);
+    const back = await call(id++, 'reload', {});
+    expect(back.result).toMatchObject({ removed: ['extra'], changed: ['main'] });
+    await call(id, 'unsubscribe', {});
+    // Each event's data was checked against its schema as it arrived (see call()).
+    expect(seenEvents).toEqual(expect.arrayContaining(['profileAdded', 'profileChanged', 'profileRemoved']));
   });
 
   it('error responses: each matches WireError, and the schema refuses what the daemon refused', async () => {

@@ -180,6 +180,9 @@ export function expectRequest(
       return { expect: answer(!known ? 'PROFILE_NOT_FOUND' : profile === options.activeProfile ? 'result' : 'LOGIN_REQUIRED'), helloOk: false };
     case 'callback':
       return { expect: answer('BAD_REQUEST', 'LOGIN_FAILED'), helloOk: false };
+    case 'reload':
+      // The fuzzed daemon's config file does not change: a reload changes nothing and succeeds.
+      return { expect: answer('result'), helloOk: false };
   }
 }
 

@@ -6,7 +6,9 @@ import { UsageError, parse } from '../usage.js';
 export const help = `Usage: tokenbroker daemon [--config FILE] [--socket PATH] [--log-level LEVEL]
 
 Runs the broker in the foreground until SIGTERM or SIGINT (a service manager runs it; see
-"tokenbroker service install"). Logs JSON lines to stdout, never a token.
+"tokenbroker service install"). Logs JSON lines to stdout, never a token. The config is read again
+on SIGHUP, on "tokenbroker reload", and shortly after the file changes (TOKENBROKER_CONFIG_WATCH=0
+turns that off); a broken file is logged and the running config kept.
 
 Options:
   --config FILE      config file (default: $TOKENBROKER_CONFIG, else ~/.config/tokenbroker/config.json;

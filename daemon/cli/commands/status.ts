@@ -42,6 +42,15 @@ export function formatStatus(status: StatusResult, now: number): string {
     `clients  ${status.connectedClients} connected`,
     '',
   ];
+  // A reload that failed: the daemon runs on with the config it had, until the file is fixed.
+  if (status.configError) {
+    lines.splice(
+      3,
+      0,
+      `CONFIG NOT RELOADED (${new Date(status.configError.at).toISOString()}): ${status.configError.message}`,
+      `         the daemon keeps the config it had; fix ${status.configError.path}, then run "tokenbroker reload"`,
+    );
+  }
   if (status.profiles.length === 0) {
     lines.push('No profiles. Add one to the config file (see "tokenbroker --help" and the README).');
     return lines.join('\n');
