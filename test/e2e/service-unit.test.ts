@@ -79,6 +79,7 @@ describe('systemd user unit: what applies to a user service', () => {
     expect(set.get('MemoryMax')).toBe('512M');
     expect(set.get('TasksMax')).toBe('64');
     expect(set.get('NoNewPrivileges')).toBe('yes');
+    expect(set.get('ExecReload')).toBe('/bin/kill -HUP $MAINPID'); // systemctl --user reload = SIGHUP = reload the config
     const dir = tempDir();
     fs.writeFileSync(path.join(dir, 'tokenbroker.service'), unit);
     const verify = spawnSync('systemd-analyze', ['verify', '--user', path.join(dir, 'tokenbroker.service')], {
