@@ -152,6 +152,65 @@ export function saveConfigDocument(document: ConfigDocument): Omit<BrokerConfig,
   return config;
 }
 
+/**
+ * Read, change and write the config under a lock (`<file>.lock`, created exclusively, holding the pid),
+ * so that two commands changing it at once do not lose each other's change. A lock whose process is
+ * gone (killed) is taken over; a live one is waited for up to `waitMs`, then CONFIG_INVALID names it.
+ */
+export async function editConfig<T>(file: string, change: (document: ConfigDocument) => T, options: { readonly waitMs?: number } = {}): Promise<T> {
+  const target = resolveTarget(file);
+  fs.mkdirSync(path.dirname(target), { recursive: true, mode: 0o700 });
+  const lock = `${target}.lock`;
+  const deadline = Date.now() + (options.waitMs ?? 10_000);
+  for (;;) {
+    try {
+      const fd = fs.openSync(lock, 'wx', 0o600);
+      fs.writeSync(fd, String(process.pid));
+      fs.closeSync(fd);
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    const content = readOrEmpty(lock);
+    const holder = Number(content);
+    const alive = content !== '' && Number.isInteger(holder) && holder > 0 && processAlive(holder);
+    // A lock of a process that is gone is taken over. An empty one is being written right now, unless it
+    // is old (its writer was killed before writing its pid).
+    if (!alive && (content !== '' || ageMs(lock) > 2_000) && readOrEmpty(lock) === content) fs.rmSync(lock, { force: true });
+    else if (Date.now() > deadline) {
+      throw new BrokerError(
+        'CONFIG_INVALID',
+        `another tokenbroker (pid ${holder || 'unknown'}) is changing ${target}; try again when it is done (or remove ${lock})`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  try {
+    const document = readConfigDocument(file);
+    const result = change(document);
+    saveConfigDocument(document);
+    return result;
+  } finally {
+    fs.rmSync(lock, { force: true });
+  }
+}
+
+function ageMs(file: string): number {
+  try {
+    return Date.now() - fs.statSync(file).mtimeMs;
+  } catch {
+    return 0;
+  }
+}
+
+function readOrEmpty(file: string): string {
+  try {
+    return fs.readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** The `profiles` object of the document (created when missing). */
 function profilesOf(document: ConfigDocument): Record<string, unknown> {
   const existing = document.json['profiles'];

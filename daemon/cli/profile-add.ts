@@ -6,7 +6,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BrokerError } from '../../proto/index.js';
-import { readConfigDocument, saveConfigDocument, setDefaultProfile, setProfile, validateDocument } from '../config-write.js';
+import { editConfig, readConfigDocument, setDefaultProfile, setProfile, validateDocument } from '../config-write.js';
 import type { CommandContext } from './context.js';
 import { askConfirm, blameFlag, configLocation } from './profile-common.js';
 import { anyProfileFlag, flagForField, missingRequiredFlags, profileFromFlags, type ProfileFlagValues } from './profile-flags.js';
@@ -114,7 +114,11 @@ export async function addProfile(options: AddOptions, context: CommandContext): 
   }
 
   const scheme = await ensureScheme(resolved.redirectUri, options, say);
-  saveConfigDocument(document);
+  // Applied to the file as it is now (another command may have changed it during the check).
+  await editConfig(file, (current) => {
+    setProfile(current, options.name, written, { replace: options.replace });
+    if (options.makeDefault) setDefaultProfile(current, options.name);
+  });
   say(`${exists ? 'Replaced' : 'Added'} profile ${options.name} in ${file}${config.defaultProfile === options.name ? ' (the default profile)' : ''}.`);
   return {
     profile: options.name,

@@ -4,7 +4,7 @@
  * directly — and then removes it from the config file (atomically; daemon/config-write.ts).
  */
 import { BrokerError } from '../../proto/index.js';
-import { readConfigDocument, removeProfile, saveConfigDocument } from '../config-write.js';
+import { editConfig, readConfigDocument, removeProfile } from '../config-write.js';
 import type { CommandContext } from './context.js';
 import { configLocation } from './profile-common.js';
 
@@ -54,11 +54,9 @@ export async function removeProfileCommand(
   context: CommandContext,
 ): Promise<RemoveResult> {
   const { file } = configLocation(options.config);
-  const document = readConfigDocument(file);
   // Checks that it exists, before anything is signed out.
-  const { wasDefault } = removeProfile(readConfigDocument(file), name);
+  removeProfile(readConfigDocument(file), name);
   const outcome = await signOut(name, options.socket, context);
-  removeProfile(document, name);
-  saveConfigDocument(document);
+  const { wasDefault } = await editConfig(file, (document) => removeProfile(document, name));
   return { profile: name, configPath: file, wasDefault, signOut: outcome };
 }

@@ -142,6 +142,21 @@ describe('profile add checks the provider before writing', () => {
   );
 });
 
+describe('concurrent changes', () => {
+  it('eight profile adds at once: none is lost', async () => {
+    const { env, file } = userEnv();
+    const names = Array.from({ length: 8 }, (_, i) => `p${i}`);
+    const results = await Promise.all(
+      names.map((name) =>
+        runCli(['profile', 'add', name, '--issuer', 'https://login.example.com', '--client-id', name, '--no-check'], { env, timeoutMs: 60_000 }),
+      ),
+    );
+    for (const result of results) expect(result.code, result.stderr).toBe(0);
+    expect([...loadConfig(file).profiles.keys()].sort()).toEqual(names);
+    expect(fs.readdirSync(path.dirname(file))).toEqual(['config.json']); // no lock or temp file left
+  });
+});
+
 describe('profile list, show, use and remove with a running daemon', () => {
   it('remove signs a signed-in profile out through the daemon, then removes it; the rest of the file is kept', async () => {
     const world = await startSignedIn();

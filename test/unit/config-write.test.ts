@@ -3,6 +3,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   detectIndent,
+  editConfig,
   readConfigDocument,
   removeProfile,
   saveConfigDocument,
@@ -160,5 +161,38 @@ describe('editing the config document', () => {
     setProfile(document, 'main', oidc);
     saveConfigDocument(document);
     expect(loadConfig(file).defaultProfile).toBe('main');
+  });
+});
+
+describe('editConfig: one change at a time', () => {
+  it('takes over the lock of a process that is gone', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'config.json');
+    fs.writeFileSync(`${file}.lock`, '999999999');
+    await editConfig(file, (document) => setProfile(document, 'main', oidc));
+    expect(loadConfig(file).profiles.has('main')).toBe(true);
+    expect(fs.existsSync(`${file}.lock`)).toBe(false);
+  });
+
+  it('waits for a live holder, then gives up naming it; the file is unchanged', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'config.json');
+    fs.writeFileSync(file, '{}');
+    fs.writeFileSync(`${file}.lock`, String(process.pid));
+    const started = Date.now();
+    const error = await editConfig(file, (document) => setProfile(document, 'main', oidc), { waitMs: 300 }).then(
+      () => undefined,
+      (e: unknown) => e as BrokerError,
+    );
+    expect(Date.now() - started).toBeGreaterThanOrEqual(300);
+    expect(error?.message).toContain(`another tokenbroker (pid ${process.pid}) is changing`);
+    expect(fs.readFileSync(file, 'utf8')).toBe('{}');
+  });
+
+  it('releases the lock when the change fails', async () => {
+    const dir = tempDir();
+    const file = path.join(dir, 'config.json');
+    await expect(editConfig(file, (document) => removeProfile(document, 'nope'))).rejects.toMatchObject({ code: 'PROFILE_NOT_FOUND' });
+    expect(fs.existsSync(`${file}.lock`)).toBe(false);
   });
 });

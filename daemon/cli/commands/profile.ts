@@ -109,12 +109,10 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
       }
       case 'use': {
         const profile = checkProfileName(name, 'profile use');
-        const { readConfigDocument, saveConfigDocument, setDefaultProfile } = await import('../../config-write.js');
+        const { editConfig, setDefaultProfile } = await import('../../config-write.js');
         const { configLocation } = await import('../profile-common.js');
         const { file } = configLocation(values.config);
-        const document = readConfigDocument(file);
-        setDefaultProfile(document, profile);
-        saveConfigDocument(document);
+        await editConfig(file, (document) => setDefaultProfile(document, profile));
         if (json) out({ defaultProfile: profile, configPath: file });
         else context.out(`${profile} is now the default profile (${file}).`);
         return EXIT.OK;
