@@ -101,6 +101,25 @@ describe.skipIf(requireOrSkip(onPath('script'), 'needs script(1) from util-linux
     });
   });
 
+  it('init on a terminal: the name, the wizard, then the service and the sign-in are offered', async () => {
+    const { env, file } = userEnv();
+    const term = onTerminal(['init'], env);
+    await term.answer(/Profile name/, `\x15acme${ENTER}`);
+    await term.answer(/Provider of profile "acme"/, ENTER);
+    await term.answer(/Issuer URL/, `${idp.issuer}${ENTER}`);
+    await term.answer(/Client id/, `${idp.clientId}${ENTER}`);
+    await term.answer(/Redirect after sign-in/, ENTER); // loopback: no scheme handler needed
+    await term.answer(/Scopes/, ENTER);
+    await term.answer(/Install the user service/, `n${ENTER}`);
+    await term.answer(/Sign in to acme now\?/, `n${ENTER}`);
+    expect(await term.exited, term.screen()).toBe(0);
+    expect(term.screen()).toContain('Added profile acme');
+    expect(JSON.parse(fs.readFileSync(file, 'utf8'))).toEqual({
+      profiles: { acme: { issuer: idp.issuer, clientId: idp.clientId, redirectUri: 'loopback' } },
+      defaultProfile: 'acme',
+    });
+  });
+
   it('Ctrl-C at a question: exit 130 and nothing written', async () => {
     const { env, file } = userEnv();
     const term = onTerminal(['profile', 'add', 'work'], env);
