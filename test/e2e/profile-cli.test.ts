@@ -224,6 +224,28 @@ describe('profile list, show, use and remove with a running daemon', () => {
     }
   });
 
+  it('remove with the daemon stopped: deletes the keychain entry and revokes the refresh token itself', async () => {
+    const world = await startSignedIn();
+    try {
+      const configPath = world.harness.daemon.configPath!;
+      const env = { ...world.env, TOKENBROKER_CONFIG: configPath };
+      const stored = JSON.parse((await keytar.getPassword(world.harness.keychainService, 'main'))!) as { refreshToken?: string };
+      expect(stored.refreshToken).toBeDefined();
+      expect((await world.idp.introspect(stored.refreshToken!)).active).toBe(true);
+      await world.harness.stop();
+      const revocationsBefore = world.idp.counts.revocation;
+      const remove = await runCli(['profile', 'remove', 'main', '--yes', '--json'], { env, timeoutMs: 60_000 });
+      expect(remove.code, remove.stderr).toBe(0);
+      expect(json<{ signOut: unknown }>(remove.stdout).signOut).toEqual({ via: 'keychain', keychainCleared: true, revoked: true });
+      expect(world.idp.counts.revocation).toBe(revocationsBefore + 1);
+      expect((await world.idp.introspect(stored.refreshToken!)).active).toBe(false);
+      expect(await keytar.getPassword(world.harness.keychainService, 'main')).toBeNull();
+      expect(loadConfig(configPath).profiles.size).toBe(0);
+    } finally {
+      await world.close();
+    }
+  });
+
   it('remove without a daemon deletes the keychain entry directly', async () => {
     const { env, file } = userEnv();
     const service = `tokenbroker-test-profile-${process.pid}`;

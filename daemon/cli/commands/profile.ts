@@ -23,7 +23,8 @@ sections stay as they were. A running daemon picks the change up by watching the
   show    one profile with every default filled in (--json: as written and as resolved)
   use     makes NAME the default profile (used when a request names none)
   remove  signs NAME out first (through the daemon when it runs: keychain entry deleted, refresh
-          token revoked; else the keychain entry is deleted directly), then removes it.
+          token revoked; else the keychain entry is deleted and its refresh token revoked
+          directly), then removes it.
           Asks first on a terminal; --yes to skip the question (required without a terminal).
 
 ${PROFILE_FLAGS_HELP}
@@ -134,7 +135,7 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
           const how =
             s.via === 'daemon'
               ? `signed out through the daemon (keychain: ${s.keychainCleared ? 'tokens deleted' : 'no tokens were stored'}; revocation: ${s.revoked ? 'refresh token revoked' : `not revoked (${s.revokeError ?? 'no refresh token'})`})`
-              : `the daemon is not running or does not know it: keychain entry ${s.keychainCleared ? 'deleted' : 'absent'} (no revocation)`;
+              : `the daemon is not running or does not know it: keychain entry ${s.keychainCleared ? 'deleted' : 'absent'}; revocation: ${s.revoked ? 'refresh token revoked' : `not revoked (${s.revokeError ?? 'unknown reason'})`}`;
           context.out(`Removed profile ${profile} from ${result.configPath}: ${how}.`);
           if (result.wasDefault) context.out(`It was the default profile; choose another with "tokenbroker profile use NAME".`);
         }
