@@ -15,6 +15,8 @@ interface CommandModule {
 }
 
 const COMMANDS: Record<string, { readonly summary: string; load(): Promise<CommandModule> }> = {
+  init: { summary: 'first-run setup: a profile, the scheme, the service, sign-in', load: () => import('./commands/init.js') },
+  profile: { summary: 'add, list, show, use (default) or remove profiles', load: () => import('./commands/profile.js') },
   daemon: { summary: 'run the broker in the foreground (for launchd/systemd)', load: () => import('./commands/daemon.js') },
   status: { summary: 'show the daemon and every profile (--json for scripts)', load: () => import('./commands/status.js') },
   login: { summary: 'sign in through the browser', load: () => import('./commands/login.js') },

@@ -60,7 +60,7 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
       context.err('tokenbroker: sign-in cancelled.');
       return EXIT.CANCELLED;
     }
-    throw error;
+    throw await (await import('../first-run.js')).explainNoProfiles(error, client);
   } finally {
     process.off('SIGINT', onSigint);
     await client.close();

@@ -27,14 +27,16 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
   const client = await connect({ ...context.connectOptions(values.socket), clientName: 'tokenbroker-cli' });
   try {
     const status = await client.status(values.profile === undefined ? {} : { profile: values.profile });
-    context.out(values.json ? JSON.stringify(status, null, 2) : formatStatus(status, Date.now()));
+    // First run: where the config file is (or would be), for the hint below the table.
+    const configFile = status.profiles.length === 0 ? await (await import('../first-run.js')).configPathOf(status.configPath) : undefined;
+    context.out(values.json ? JSON.stringify(status, null, 2) : formatStatus(status, Date.now(), configFile));
     return status.profiles.some((p) => NEEDS_SIGN_IN.has(p.state)) ? EXIT.LOGIN_REQUIRED : EXIT.OK;
   } finally {
     await client.close();
   }
 }
 
-export function formatStatus(status: StatusResult, now: number): string {
+export function formatStatus(status: StatusResult, now: number, configFile?: string): string {
   const lines = [
     `tokenbroker ${status.daemonVersion} (protocol ${status.protocolVersion}), pid ${status.pid}, up ${formatDuration(status.uptimeSeconds * 1000)}`,
     `socket   ${status.socketPath}`,
@@ -52,7 +54,10 @@ export function formatStatus(status: StatusResult, now: number): string {
     );
   }
   if (status.profiles.length === 0) {
-    lines.push('No profiles. Add one to the config file (see "tokenbroker --help" and the README).');
+    const file = configFile ?? status.configPath;
+    lines.push(
+      `No profiles${file ? ` (config file: ${file})` : ''}. Add one with "tokenbroker init", or "tokenbroker profile add NAME --issuer URL --client-id ID".`,
+    );
     return lines.join('\n');
   }
   const rows = status.profiles.map((p) => profileRow(p, now));

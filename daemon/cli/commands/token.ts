@@ -84,6 +84,8 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     }
     context.out(formatToken(token, format, process.env));
     return 0;
+  } catch (error) {
+    throw await (await import('../first-run.js')).explainNoProfiles(error, client);
   } finally {
     await client.close();
   }
