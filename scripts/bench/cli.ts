@@ -35,12 +35,15 @@ export const BIN = path.join(
 function timeRun(command: Command): Promise<{ ms: number; code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const start = process.hrtime.bigint();
-    const child = spawn(command.argv[0]!, command.argv.slice(1), { env: command.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    child.stdin.end(command.input ?? '');
+    const child = spawn(command.argv[0]!, command.argv.slice(1), {
+      env: command.env,
+      stdio: [command.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    });
+    child.stdin?.on('error', () => undefined).end(command.input);
     let stdout = '';
     let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
-    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.stdout!.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr!.setEncoding('utf8').on('data', (c: string) => (stderr += c));
     const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
     child.once('error', reject);
     child.once('close', (code) => {
