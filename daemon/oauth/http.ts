@@ -18,7 +18,7 @@ export interface HttpClient {
  * daemon does not pay its memory (see bench/README.md, memory).
  */
 let gotModule: Promise<typeof GotModule> | undefined;
-const loadGot = (): Promise<typeof GotModule> => (gotModule ??= import('got'));
+export const loadGot = (): Promise<typeof GotModule> => (gotModule ??= import('got'));
 
 export interface HttpRetryOptions {
   /** Retries after the first attempt (so `limit + 1` attempts in all). @default 3 */

@@ -47,7 +47,7 @@ type Jose = typeof JoseModule;
  * an idle daemon does not pay its memory (see bench/README.md, memory).
  */
 let joseModule: Promise<Jose> | undefined;
-const loadJose = (): Promise<Jose> => (joseModule ??= import('jose'));
+export const loadJose = (): Promise<Jose> => (joseModule ??= import('jose'));
 
 const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
