@@ -40,7 +40,7 @@ export interface RetryConfig {
 export interface RefreshConfig {
   /** Refresh this long before expiry (capped at a third of the token lifetime). @default 60 */
   readonly leadSeconds: number;
-  /** Random spread added to timers so profiles do not refresh in lockstep. @default 5 */
+  /** Random spread taken off the refresh time (capped at a tenth of the token lifetime) so machines and profiles do not refresh in lockstep. @default 300 */
   readonly jitterSeconds: number;
   /** `token.get` refreshes first when less than this is left. @default 30 */
   readonly minValidSeconds: number;
@@ -282,7 +282,7 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
     httpTimeoutSeconds: raw.httpTimeoutSeconds ?? 10,
     refresh: {
       leadSeconds: raw.refresh?.leadSeconds ?? 60,
-      jitterSeconds: raw.refresh?.jitterSeconds ?? 5,
+      jitterSeconds: raw.refresh?.jitterSeconds ?? 300,
       minValidSeconds: raw.refresh?.minValidSeconds ?? 30,
       retry: { limit: retry?.limit ?? 3, baseDelayMs, maxDelayMs },
     },

@@ -4,9 +4,9 @@
  * commands such as `tokenbroker token` start without loading the daemon's dependencies.
  */
 import { BrokerError } from '../../proto/errors.js'; // not the barrel: start-up time
+import { context, runCli } from './cli-runner.js';
 import type { CommandContext } from './context.js';
-import { EXIT, exitCodeFor } from './exit-codes.js';
-import { err as styleErr } from './style.js';
+import { EXIT } from './exit-codes.js';
 import { UsageError } from './usage.js';
 
 interface CommandModule {
@@ -59,12 +59,8 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 daemon not running, 4 daemon already runni
             5 login required, 6 config invalid, 130 cancelled,
             141 the reader of the output went away.`;
 
-const context: CommandContext = {
-  out: (text) => process.stdout.write(`${text}\n`),
-  err: (text) => process.stderr.write(`${text}\n`),
-  connectOptions: (socket) => (socket === undefined ? {} : { socketPath: socket }),
-  commands: COMMANDS,
-};
+/** The shared context (cli-runner.ts) plus the command table, for completion and "Did you mean". */
+const mainContext: CommandContext = { ...context, commands: COMMANDS };
 
 async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
@@ -90,48 +86,17 @@ async function main(argv: string[]): Promise<number> {
     return EXIT.OK;
   }
   try {
-    return await command.run(rest, context);
+    return await command.run(rest, mainContext);
   } catch (error) {
     // No daemon listens: start the installed service, if there is one, and run the command again.
     if (!STARTS_SERVICE.has(first) || !(error instanceof BrokerError) || error.code !== 'DAEMON_NOT_RUNNING') throw error;
     const { startInstalledService } = await import('./autostart.js');
-    if (!(await startInstalledService(rest, context))) throw error;
-    return command.run(rest, context);
+    if (!(await startInstalledService(rest, mainContext))) throw error;
+    return command.run(rest, mainContext);
   }
 }
 
 /** Commands that start the installed user service when no daemon listens (autostart.ts). */
 const STARTS_SERVICE: ReadonlySet<string> = new Set(['token', 'login', 'status']);
 
-function report(error: unknown, json: boolean): number {
-  if (error instanceof UsageError) {
-    context.err(`tokenbroker: ${error.message}\nRun "tokenbroker --help" for usage.`);
-    return EXIT.USAGE;
-  }
-  if (error instanceof BrokerError) {
-    if (json) context.out(JSON.stringify({ error: error.toWire() }, null, 2));
-    else context.err(`${styleErr(['red', 'bold'], 'tokenbroker:')} ${error.message} [${error.code}]`);
-    return exitCodeFor(error.code);
-  }
-  context.err(`tokenbroker: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  return EXIT.ERROR;
-}
-
-// A reader that goes away early (`tokenbroker scheme register --dry-run | head -3`) is not our error: stop
-// quietly with the status a shell gives a process ended by SIGPIPE (128 + 13), as `cat` or `git log` would.
-for (const stream of [process.stdout, process.stderr]) {
-  stream.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code !== 'EPIPE') throw error;
-    process.exit(EXIT.BROKEN_PIPE);
-  });
-}
-
-const argv = process.argv.slice(2);
-main(argv).then(
-  (code) => {
-    process.exitCode = code;
-  },
-  (error: unknown) => {
-    process.exitCode = report(error, argv.includes('--json') || argv.includes('--format=json') || argv.join(' ').includes('--format json'));
-  },
-);
+runCli(main);

@@ -3,10 +3,22 @@
  * configured for OAuth endpoints. No cookies, no redirects on POST, JSON accepted, text parsed by us
  * (so a non-JSON answer can be reported by field, not as a parser crash).
  */
-import got, { type Got, type RetryObject } from 'got';
+import type * as GotModule from 'got';
+import type { Got, OptionsOfTextResponseBody, Response, RetryObject } from 'got';
 import { packageVersion } from '../version.js';
 
-export type HttpClient = Got;
+/** The slice of got the broker uses: GET and POST with text bodies. */
+export interface HttpClient {
+  get(url: string, options?: OptionsOfTextResponseBody): Promise<Response<string>>;
+  post(url: string, options?: OptionsOfTextResponseBody): Promise<Response<string>>;
+}
+
+/**
+ * got is loaded on the first request to a provider (a refresh, a sign-in, a logout), not at start: an idle
+ * daemon does not pay its memory (see bench/README.md, memory).
+ */
+let gotModule: Promise<typeof GotModule> | undefined;
+export const loadGot = (): Promise<typeof GotModule> => (gotModule ??= import('got'));
 
 export interface HttpRetryOptions {
   /** Retries after the first attempt (so `limit + 1` attempts in all). @default 3 */
@@ -76,6 +88,15 @@ export function backoffDelay(attempt: number, base: number, max: number, random:
  * holding a request open.
  */
 export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
+  let instance: Promise<Got> | undefined;
+  const client = () => (instance ??= loadGot().then(({ default: got }) => configure(got, options)));
+  return {
+    get: async (url, requestOptions) => (await client()).get(url, requestOptions),
+    post: async (url, requestOptions) => (await client()).post(url, requestOptions),
+  };
+}
+
+function configure(got: Got, options: HttpClientOptions): Got {
   const limit = options.retry?.limit ?? 3;
   const baseDelayMs = options.retry?.baseDelayMs ?? 1_000;
   const maxDelayMs = Math.min(IN_REQUEST_MAX_WAIT_MS, Math.max(baseDelayMs, options.retry?.maxDelayMs ?? 300_000));

@@ -4,7 +4,8 @@
  * subject must not change.
  */
 import { createHash } from 'node:crypto';
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import type * as JoseModule from 'jose';
+import type { JWTPayload, createRemoteJWKSet } from 'jose';
 import { BrokerError } from '../../proto/errors.js';
 import type { Secret } from '../secret.js';
 import { packageVersion } from '../version.js';
@@ -39,13 +40,22 @@ export interface IdTokenClaims {
   readonly claims: Readonly<JWTPayload>;
 }
 
+type Jose = typeof JoseModule;
+
+/**
+ * jose is loaded when the first ID token is checked (a sign-in, a refresh that brings one), not at start:
+ * an idle daemon does not pay its memory (see bench/README.md, memory).
+ */
+let joseModule: Promise<Jose> | undefined;
+export const loadJose = (): Promise<Jose> => (joseModule ??= import('jose'));
+
 const jwksCache = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
 
 /** One key set per `jwks_uri`; jose refetches (with a cooldown) when a token names an unknown `kid`. */
-function remoteKeySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
+function remoteKeySet(jose: Jose, jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
   let keySet = jwksCache.get(jwksUri);
   if (keySet === undefined) {
-    keySet = createRemoteJWKSet(new URL(jwksUri), {
+    keySet = jose.createRemoteJWKSet(new URL(jwksUri), {
       timeoutDuration: 10_000,
       headers: { accept: 'application/json', 'user-agent': `tokenbroker/${packageVersion()}` },
     });
@@ -75,7 +85,7 @@ function allowedAlgorithms(metadata: ProviderMetadata): string[] {
 }
 
 /** Turns jose's failure into a reason that names the claim; fetching the key set is an availability problem. */
-function translate(error: unknown): BrokerError {
+function translate({ errors }: Jose, error: unknown): BrokerError {
   if (error instanceof BrokerError) return error;
   if (error instanceof errors.JWTExpired) return failed(error.claim, `"${error.claim}" is too old (expired)`);
   if (error instanceof errors.JWTClaimValidationFailed)
@@ -112,7 +122,9 @@ export async function validateIdToken(idToken: Secret, options: ValidateIdTokenO
   const now = (options.now ?? Date.now)();
   let payload: JWTPayload;
   let alg: string;
-  const keySet = remoteKeySet(metadata.jwksUri);
+  const jose = await loadJose();
+  const { errors, jwtVerify } = jose;
+  const keySet = remoteKeySet(jose, metadata.jwksUri);
   const verify = () =>
     jwtVerify(idToken.reveal(), keySet, {
       issuer: metadata.issuer, // §3.1.3.7 step 2: exact match
@@ -138,7 +150,7 @@ export async function validateIdToken(idToken: Secret, options: ValidateIdTokenO
     payload = verified.payload;
     alg = verified.protectedHeader.alg;
   } catch (error) {
-    throw translate(error);
+    throw translate(jose, error);
   }
 
   const aud = payload.aud;

@@ -38,4 +38,5 @@ export {
 export { ProviderEndpointError, TokenEndpointError, type FailureKind, type ProviderErrorDetails } from './provider-error.js';
 export { revokeToken, type RevokeTokenOptions, type RevocationResult } from './revocation.js';
 export { validateIdToken, clearJwksCache, ID_TOKEN_ALGORITHMS, type IdTokenClaims, type ValidateIdTokenOptions } from './id-token.js';
+export { preloadProviderModules } from './preload.js';
 export { buildLogoutUrl, type LogoutUrlOptions } from './logout.js';

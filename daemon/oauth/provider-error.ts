@@ -3,7 +3,15 @@
  * (got's errors hold the request options, whose form body has the code or refresh token: they are
  * never attached as `cause`).
  */
-import { RequestError } from 'got';
+import { createRequire } from 'node:module';
+import type * as GotModule from 'got';
+import type { RequestError } from 'got';
+
+/**
+ * got's error class, for a failure that has happened: got is loaded lazily (http.ts), and by the time a
+ * request failed it is in memory; `require` of the ES module returns that same instance.
+ */
+const gotRequestError = (): typeof RequestError => (createRequire(import.meta.url)('got') as typeof GotModule).RequestError;
 import { BrokerError, type ErrorCode } from '../../proto/errors.js';
 import { RETRYABLE_STATUS_CODES } from './http.js';
 
@@ -87,7 +95,7 @@ function describe(text: unknown): string | undefined {
  * status is permanent. `what` names the endpoint for messages ("token endpoint").
  */
 export function classifyHttpFailure(error: unknown, what: string, now: number = Date.now()): ProviderErrorDetails & { message: string } {
-  if (!(error instanceof RequestError)) {
+  if (!(error instanceof gotRequestError())) {
     const message = error instanceof Error ? error.message : String(error);
     return { kind: 'transient', message: `${what} could not be reached: ${message}` };
   }

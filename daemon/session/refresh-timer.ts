@@ -5,13 +5,19 @@
  */
 import { MAX_TIMER_MS } from './schedule.js';
 
+/** How long before the timer fires `warm` runs (loading the modules a refresh needs takes tens of ms). */
+export const WARM_AHEAD_MS = 30_000;
+
 export class RefreshTimer {
   private timer: NodeJS.Timeout | undefined;
+  private warmTimer: NodeJS.Timeout | undefined;
   private atValue: number | undefined;
 
   constructor(
     private readonly now: () => number,
     private readonly fire: () => void,
+    /** Runs WARM_AHEAD_MS before the timer fires (or at once when it is due sooner). */
+    private readonly warm?: () => void,
   ) {}
 
   /** When the timer fires next (epoch ms), if it is set. */
@@ -23,6 +29,17 @@ export class RefreshTimer {
     this.clear();
     this.atValue = at;
     const delay = Math.min(Math.max(0, at - this.now()), MAX_TIMER_MS);
+    if (this.warm && at - this.now() <= MAX_TIMER_MS) {
+      const warm = this.warm;
+      this.warmTimer = setTimeout(
+        () => {
+          this.warmTimer = undefined;
+          warm();
+        },
+        Math.max(0, delay - WARM_AHEAD_MS),
+      );
+      this.warmTimer.unref();
+    }
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.now() < at - 1000) return this.set(at);
@@ -33,7 +50,9 @@ export class RefreshTimer {
 
   clear(): void {
     clearTimeout(this.timer);
+    clearTimeout(this.warmTimer);
     this.timer = undefined;
+    this.warmTimer = undefined;
     this.atValue = undefined;
   }
 }

@@ -24,7 +24,7 @@ import { FailurePolicy } from './failure-policy.js';
 import { LoginSlot, type LoginStart, type LoginStartOptions } from './login-slot.js';
 import { RefreshTimer } from './refresh-timer.js';
 import { minValidMs, nextAttemptAt, plannedRefreshAt } from './schedule.js';
-import { AuthorizationResponseError } from '../oauth/index.js';
+import { AuthorizationResponseError, preloadProviderModules } from '../oauth/index.js';
 import {
   authorizationCodeGrant,
   checkLoginRedirect,
@@ -67,11 +67,15 @@ export class Session {
     this.now = deps.now ?? Date.now;
     // The login slot and the failure policy read the profile when they act: a reload's new settings reach them.
     const profile = () => this.deps.profile;
-    this.timer = new RefreshTimer(this.now, () => {
-      this.refresh('timer').catch(() => {
-        /* recorded in status and events; the next attempt is armed */
-      });
-    });
+    this.timer = new RefreshTimer(
+      this.now,
+      () => {
+        this.refresh('timer').catch(() => {
+          /* recorded in status and events; the next attempt is armed */
+        });
+      },
+      preloadProviderModules,
+    );
     this.logins = new LoginSlot({
       get profile() {
         return profile();

@@ -6,7 +6,7 @@
  *   npm run bench:smoke    seconds, small counts (CI): exits non-zero only on a breakage (errors, wrong
  *                          answers, a single-flight count ≠ 1, expired tokens), never on a slow ratio
  *
- * Options: --smoke, --only=handout,peer,single-flight,soak,cli,memory,scale, --out=DIR (where the JSON
+ * Options: --smoke, --only=handout,peer,single-flight,soak,cli,memory,scale,fleet, --out=DIR (where the JSON
  * goes; the full run defaults to bench/results, the smoke run to a temp dir).
  *
  * Runs inside `node scripts/with-keyring.mjs` (a throw-away Secret Service) with tsx. Needs the build
@@ -19,6 +19,7 @@ import path from 'node:path';
 import keytar from 'keytar';
 import { connect } from '../../client/index.js';
 import { cliStartup } from './cli.js';
+import { fleet } from './fleet.js';
 import { handout } from './handout.js';
 import { agentInstalled, startAgent, type OidcAgent } from './lib/agent.js';
 import { startAuthShim, type AuthShim } from './lib/auth-shim.js';
@@ -30,7 +31,7 @@ import { scale } from './scale.js';
 import { singleFlight } from './single-flight.js';
 import { soak } from './soak.js';
 
-const SECTIONS = ['memory', 'handout', 'peer', 'scale', 'cli', 'single-flight', 'soak'] as const;
+const SECTIONS = ['memory', 'handout', 'peer', 'scale', 'cli', 'single-flight', 'soak', 'fleet'] as const;
 type SectionName = (typeof SECTIONS)[number];
 
 const argv = process.argv.slice(2);
@@ -66,49 +67,62 @@ const crashed: string[] = [];
 let agent: OidcAgent | undefined;
 let shim: AuthShim | undefined;
 let main: BrokerHarness | undefined;
-const env = await startEnv();
-try {
-  log(`signing in daemon A through the browser (IdP ${env.idp.issuer})`);
-  main = await signedInBroker(env, { profiles: { main: idpProfile(env.idp) } });
-  const client = await connect({ socketPath: main.daemon.socketPath });
-  const token = await client.getToken();
-  await client.close();
-  const ctx: BenchContext = { smoke, env, main, token, log };
 
-  if (only.has('peer') || only.has('cli')) {
-    try {
-      ({ agent, shim } = await setupAgent(ctx));
-    } catch (error) {
-      log(`oidc-agent could not be set up: ${(error as Error).message}`);
-      crashed.push(`peer setup: ${(error as Error).message}`);
-    }
+// 8. The fleet simulation is pure computation (no daemon, no IdP): first, while nothing else runs.
+if (only.has('fleet')) {
+  try {
+    results.push(await fleet({ log, smoke, chartDir: smoke || outArg ? outDir : path.join(ROOT, 'bench') }));
+  } catch (error) {
+    log(`fleet failed: ${(error as Error).stack ?? String(error)}`);
+    crashed.push(`fleet: ${(error as Error).message}`);
   }
+}
 
-  const run = async (name: SectionName | SectionName[], section: () => Promise<SectionResult | SectionResult[]>) => {
-    const names = Array.isArray(name) ? name : [name];
-    if (!names.some((n) => only.has(n))) return;
-    try {
-      const out = await section();
-      for (const r of Array.isArray(out) ? out : [out]) if (only.has(r.name)) results.push(r);
-    } catch (error) {
-      log(`${names.join('+')} failed: ${(error as Error).stack ?? String(error)}`);
-      crashed.push(`${names.join('+')}: ${(error as Error).message}`);
+const env = [...only].some((name) => name !== 'fleet') ? await startEnv() : undefined;
+if (env) {
+  try {
+    log(`signing in daemon A through the browser (IdP ${env.idp.issuer})`);
+    main = await signedInBroker(env, { profiles: { main: idpProfile(env.idp) } });
+    const client = await connect({ socketPath: main.daemon.socketPath });
+    const token = await client.getToken();
+    await client.close();
+    const ctx: BenchContext = { smoke, env, main, token, log };
+
+    if (only.has('peer') || only.has('cli')) {
+      try {
+        ({ agent, shim } = await setupAgent(ctx));
+      } catch (error) {
+        log(`oidc-agent could not be set up: ${(error as Error).message}`);
+        crashed.push(`peer setup: ${(error as Error).message}`);
+      }
     }
-  };
-  await run('memory', () => memory(ctx));
-  await run(['handout', 'peer'], async () => {
-    const { handout: h, peer } = await handout(ctx, agent);
-    return [h, peer];
-  });
-  await run('scale', () => scale(ctx));
-  await run('cli', () => cliStartup(ctx, agent));
-  await run('single-flight', () => singleFlight(ctx));
-  await run('soak', () => soak(ctx));
-} finally {
-  await agent?.stop().catch(() => undefined);
-  await shim?.close().catch(() => undefined);
-  await main?.stop().catch(() => undefined);
-  await env.close();
+
+    const run = async (name: SectionName | SectionName[], section: () => Promise<SectionResult | SectionResult[]>) => {
+      const names = Array.isArray(name) ? name : [name];
+      if (!names.some((n) => only.has(n))) return;
+      try {
+        const out = await section();
+        for (const r of Array.isArray(out) ? out : [out]) if (only.has(r.name)) results.push(r);
+      } catch (error) {
+        log(`${names.join('+')} failed: ${(error as Error).stack ?? String(error)}`);
+        crashed.push(`${names.join('+')}: ${(error as Error).message}`);
+      }
+    };
+    await run('memory', () => memory(ctx));
+    await run(['handout', 'peer'], async () => {
+      const { handout: h, peer } = await handout(ctx, agent);
+      return [h, peer];
+    });
+    await run('scale', () => scale(ctx));
+    await run('cli', () => cliStartup(ctx, agent));
+    await run('single-flight', () => singleFlight(ctx));
+    await run('soak', () => soak(ctx));
+  } finally {
+    await agent?.stop().catch(() => undefined);
+    await shim?.close().catch(() => undefined);
+    await main?.stop().catch(() => undefined);
+    await env.close();
+  }
 }
 
 // ---- report ------------------------------------------------------------------------------------------
@@ -131,7 +145,8 @@ for (const r of results) {
   fs.writeFileSync(path.join(outDir, `${r.name}.json`), JSON.stringify({ ...r, machine }, null, 2) + '\n');
 }
 const allTargets = results.flatMap((r) => r.targets);
-fs.writeFileSync(path.join(outDir, 'summary.json'), JSON.stringify({ machine, targets: allTargets, crashed }, null, 2) + '\n');
+// A subset run leaves the full run's summary alone (its sections' own files are rewritten).
+if (!onlyArg || outArg) fs.writeFileSync(path.join(outDir, 'summary.json'), JSON.stringify({ machine, targets: allTargets, crashed }, null, 2) + '\n');
 
 const command = smoke ? 'npm run bench:smoke' : 'npm run bench';
 const summary = [
@@ -153,7 +168,13 @@ process.stdout.write(`\n## Targets\n\n${summary}\n\n${body}\n`);
 if (crashed.length) process.stdout.write(`\nSections that crashed:\n${crashed.map((c) => `- ${c}`).join('\n')}\n`);
 process.stdout.write(`\nJSON: ${outDir}\n`);
 
-if (!smoke && !onlyArg && !outArg) updateReadme(`## Latest results\n\n${summary}\n\n${body.replace(/^### /gm, '#### ')}\n`);
+const fleetResult = results.find((r) => r.name === 'fleet');
+if (!smoke && !onlyArg && !outArg) {
+  const others = results.filter((r) => r !== fleetResult);
+  updateReadme(`## Latest results\n\n${summary}\n\n${others.map((r) => `#### ${r.title}\n\n${r.report}`).join('\n\n')}\n`);
+}
+// The fleet view is deterministic (seeded simulation): its own block, rewritten by any run that made it.
+if (fleetResult && !smoke && !outArg) updateReadme(`### ${fleetResult.title}\n\n${fleetResult.report}\n`, 'fleet');
 
 const broken = allTargets.filter((t) => t.breakage && !t.met);
 if (broken.length || crashed.length) {
@@ -210,16 +231,18 @@ function ensureBuilt(): void {
     }
     return latest;
   };
-  const built = fs.existsSync(CLI) ? fs.statSync(CLI).mtimeMs : 0;
+  // tsc's output and the bundled bin (scripts/build-cli.mjs).
+  const built = Math.min(...[CLI, path.join(ROOT, 'dist/daemon/cli/tokenbroker.cjs')].map((f) => (fs.existsSync(f) ? fs.statSync(f).mtimeMs : 0)));
   const sources = Math.max(...['proto', 'client', 'daemon'].map((d) => newest(path.join(ROOT, d))));
   if (built >= sources) return;
-  log('dist/ is missing or older than the sources: building (tsc)');
+  log('dist/ is missing or older than the sources: building (tsc, then the CLI bundle)');
   const result = spawnSync(
     process.execPath,
     [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-b', ...['proto', 'client', 'daemon'].map((d) => path.join(ROOT, d))],
     { stdio: 'inherit' },
   );
-  if (result.status !== 0) {
+  const bundled = result.status === 0 ? spawnSync(process.execPath, [path.join(ROOT, 'scripts/build-cli.mjs')], { stdio: 'inherit' }) : result;
+  if (bundled.status !== 0) {
     process.stderr.write('bench: the build failed\n');
     process.exit(1);
   }
@@ -234,10 +257,10 @@ function git(args: string[]): string {
 }
 
 /** Replaces the part of bench/README.md between the results markers. */
-function updateReadme(section: string): void {
+function updateReadme(section: string, block = 'results'): void {
   const file = path.join(ROOT, 'bench', 'README.md');
-  const start = '<!-- results:start -->';
-  const end = '<!-- results:end -->';
+  const start = `<!-- ${block}:start -->`;
+  const end = `<!-- ${block}:end -->`;
   if (!fs.existsSync(file)) return;
   const text = fs.readFileSync(file, 'utf8');
   const a = text.indexOf(start);

@@ -144,11 +144,12 @@ describe('starting the installed service on demand', () => {
     expect(box.recorded()).toHaveLength(calls);
   });
 
-  it('token starts it too (and then reports the missing profile, not a missing daemon)', async () => {
+  it('token starts it too, through the package bin (the bundled fast entry), then reports the missing profile, not a missing daemon', async () => {
     const box = sandbox();
     expect((await asUser(['service', 'install'], box.env)).code).toBe(0);
     started.push(box.pidFile);
-    const result = await runCli(['token', '--profile', 'nope'], { env: box.env, timeoutMs: 30_000 });
+    const bin = path.join(path.dirname(CLI), 'tokenbroker.cjs'); // package.json "bin"
+    const result = await runCommand([process.execPath, bin, 'token', '--profile', 'nope'], { env: { ...process.env, ...box.env }, timeoutMs: 30_000 });
     expect(result.stderr).toContain('starting the installed service');
     expect(result.stderr).not.toContain('DAEMON_NOT_RUNNING');
     await waitFor(() => fs.existsSync(box.pidFile));

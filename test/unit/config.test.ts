@@ -56,7 +56,7 @@ describe('config defaults', () => {
       authorizationParams: {},
       loginTimeoutSeconds: 300,
       httpTimeoutSeconds: 10,
-      refresh: { leadSeconds: 60, jitterSeconds: 5, minValidSeconds: 30, retry: { limit: 3, baseDelayMs: 1000, maxDelayMs: 300000 } },
+      refresh: { leadSeconds: 60, jitterSeconds: 300, minValidSeconds: 30, retry: { limit: 3, baseDelayMs: 1000, maxDelayMs: 300000 } },
       onRefreshFailure: 'relogin',
       reloginBrowser: 'on-demand',
       notify: true,

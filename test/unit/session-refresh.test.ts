@@ -33,8 +33,8 @@ describe('session (unit): the refresh timer', () => {
   it('refreshes ahead of expiry with no app asking, and re-arms after every refresh', async () => {
     const h = await start({ tokens: signedInTokens(5 * MINUTE) });
     const next = h.session.status().nextRefreshAt!;
-    // lead 60 s (less than a third of 5 min), jitter up to 5 s
-    expect(next).toBeGreaterThanOrEqual(T0 + 5 * MINUTE - 65 * SECOND);
+    // lead 60 s (less than a third of 5 min), jitter up to 30 s (the default 300 s, capped at a tenth of the lifetime)
+    expect(next).toBeGreaterThanOrEqual(T0 + 5 * MINUTE - 90 * SECOND);
     expect(next).toBeLessThanOrEqual(T0 + 5 * MINUTE - 60 * SECOND);
 
     await vi.advanceTimersByTimeAsync(next - Date.now() - 1);
@@ -142,7 +142,7 @@ describe('session (unit): transient failures', () => {
   const retry = { limit: 0, baseDelayMs: 1_000, maxDelayMs: 60_000 };
 
   it('backs off exponentially, keeps serving the valid token, answers IDP_UNAVAILABLE with retryAt once expired, recovers by itself', async () => {
-    const h = await start({ profile: { refresh: { retry } }, tokens: signedInTokens(5 * MINUTE) });
+    const h = await start({ profile: { refresh: { retry, jitterSeconds: 0 } }, tokens: signedInTokens(5 * MINUTE) });
     h.provider.answer = { kind: 'status', status: 503 };
     const planned = h.session.status().nextRefreshAt!;
     await vi.advanceTimersByTimeAsync(planned - Date.now());
