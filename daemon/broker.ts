@@ -9,7 +9,7 @@ import type { BrokerConfig } from './config.js';
 import type { Handlers } from './ipc/ipc-server.js';
 import type { Logger } from './log.js';
 import type { Caller } from './loopback-listener.js';
-import { createHttpClient, extractState, resolveProviderMetadata } from './oauth/index.js';
+import { clientAuthentication, createHttpClient, extractState, resolveProviderMetadata } from './oauth/index.js';
 import { startClockWatch, type ClockWatch } from './session/clock-watch.js';
 import { PendingRevocations } from './session/pending-revocations.js';
 import { Session } from './session/session.js';
@@ -59,6 +59,11 @@ export class Broker {
         const profile = config.profiles.get(record.profile);
         if (!profile || profile.issuer !== record.issuer || profile.clientId !== record.clientId) return undefined;
         return (await this.sessions.get(record.profile)!.providerMetadata()).revocationEndpoint;
+      },
+      clientAuth: (record) => {
+        const profile = config.profiles.get(record.profile);
+        if (!profile || profile.issuer !== record.issuer || profile.clientId !== record.clientId) return undefined;
+        return clientAuthentication(profile);
       },
     });
     for (const profile of config.profiles.values()) {

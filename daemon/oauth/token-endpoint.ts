@@ -6,6 +6,7 @@
 import { BrokerError } from '../../proto/errors.js';
 import { Secret } from '../secret.js';
 import { NOT_DELIVERED_ERROR_CODES, type HttpClient } from './http.js';
+import { authenticateClient, type ClientAuthentication } from './client-auth.js';
 import type { ProviderMetadata } from './metadata.js';
 import { TokenEndpointError, classifyHttpFailure, errorCodeFor, parseJsonObject } from './provider-error.js';
 
@@ -44,6 +45,8 @@ interface Common {
   readonly http: HttpClient;
   readonly metadata: ProviderMetadata;
   readonly clientId: string;
+  /** A client secret the provider requires even of an installed app; absent for a public client (RFC 8252 §8.4). */
+  readonly clientAuth?: ClientAuthentication;
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
 }
@@ -98,9 +101,11 @@ async function requestTokens(options: Common, form: Record<string, string>, fall
   try {
     // RFC 6749 §3.2: POST, application/x-www-form-urlencoded. got retries error statuses, and network
     // failures only where the request never left (a spent code or rotated token must not be resent).
+    // RFC 6749 §2.3.1: client_id in the body; a secret (when the provider requires one) in the body or Basic.
+    const request = authenticateClient(form, options.clientId, options.clientAuth);
     const response = await options.http.post(options.metadata.tokenEndpoint, {
-      form,
-      headers: { 'cache-control': 'no-store' },
+      form: request.form,
+      headers: { 'cache-control': 'no-store', ...request.headers },
       retry: { errorCodes: [...NOT_DELIVERED_ERROR_CODES] },
     });
     body = response.body;

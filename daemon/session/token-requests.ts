@@ -6,6 +6,7 @@
 import { BrokerError } from '../../proto/index.js';
 import type { ProfileConfig } from '../config.js';
 import {
+  clientAuthentication,
   exchangeAuthorizationCode,
   parseAuthorizationResponse,
   refreshAccessToken,
@@ -71,7 +72,16 @@ export async function refreshGrant(
 ): Promise<Refreshed> {
   const { profile, http, now } = deps;
   const sentAt = now();
-  const set = await refreshAccessToken({ http, metadata, clientId: profile.clientId, refreshToken: tokens.refreshToken, grantedScopes: tokens.scopes, now });
+  const clientAuth = clientAuthentication(profile);
+  const set = await refreshAccessToken({
+    http,
+    metadata,
+    clientId: profile.clientId,
+    ...(clientAuth === undefined ? {} : { clientAuth }),
+    refreshToken: tokens.refreshToken,
+    grantedScopes: tokens.scopes,
+    now,
+  });
   const receivedAt = now();
   // Providers that do not rotate often send the same refresh token back (oidc-provider does): not a rotation.
   const rotated = set.refreshToken !== undefined && !set.refreshToken.equals(tokens.refreshToken.reveal());
@@ -154,10 +164,12 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
   const { profile, http, now } = deps;
   const { metadata } = login;
   const sentAt = now();
+  const clientAuth = clientAuthentication(profile);
   const set = await exchangeAuthorizationCode({
     http,
     metadata,
     clientId: profile.clientId,
+    ...(clientAuth === undefined ? {} : { clientAuth }),
     code,
     codeVerifier: login.request.codeVerifier,
     redirectUri: login.redirectUri,
