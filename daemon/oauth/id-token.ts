@@ -4,7 +4,18 @@
  * subject must not change.
  */
 import { createHash } from 'node:crypto';
-import { createRemoteJWKSet, errors, jwtVerify, type JWTPayload } from 'jose';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  jwtVerify,
+  type JWTPayload,
+  type FlattenedJWSInput,
+  type JWSHeaderParameters,
+  type JWTVerifyGetKey,
+  type JWTVerifyOptions,
+  type JWTVerifyResult,
+} from 'jose';
 import { BrokerError } from '../../proto/errors.js';
 import type { Secret } from '../secret.js';
 import { packageVersion } from '../version.js';
@@ -95,6 +106,54 @@ function translate(error: unknown): BrokerError {
   return new BrokerError('IDP_UNAVAILABLE', `the provider's key set (jwks_uri) could not be fetched: ${(error as Error)?.message ?? String(error)}`);
 }
 
+type RemoteKeySet = ReturnType<typeof createRemoteJWKSet>;
+type JWKCryptoKey = Awaited<ReturnType<ReturnType<typeof createLocalJWKSet>>>;
+
+/**
+ * jwtVerify against the provider's key set, for key sets as providers publish them:
+ * - a token without `kid` that several keys could have signed (during a rollover): each is tried
+ *   (RFC 7515 §4.1.4: `kid` is only a hint);
+ * - keys without `kid` (RFC 7517 §4.5: OPTIONAL) while the token names one: the keys without `kid` of the
+ *   token's algorithm are tried. Keys that do carry a `kid` still must match it.
+ */
+async function verifyWithKeySet(token: string, keySet: RemoteKeySet, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
+  try {
+    return await jwtVerifyEach(token, keySet, options);
+  } catch (error) {
+    if (!(error instanceof errors.JWKSNoMatchingKey)) throw error;
+    const kidless = keySet.jwks()?.keys.filter((key) => key.kid === undefined) ?? [];
+    if (kidless.length === 0) throw error;
+    const local = createLocalJWKSet({ keys: kidless });
+    return jwtVerifyEach(
+      token,
+      (header: JWSHeaderParameters, jws: FlattenedJWSInput) => {
+        const { kid: _named, ...withoutKid } = header;
+        return local(withoutKid, jws);
+      },
+      options,
+    );
+  }
+}
+
+/** jwtVerify; when several keys match (no `kid`), each is tried in turn (jose leaves that to the caller). */
+async function jwtVerifyEach(token: string, keys: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
+  try {
+    return await jwtVerify(token, keys, options);
+  } catch (error) {
+    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
+    let last: unknown = new errors.JWSSignatureVerificationFailed();
+    for await (const key of error as errors.JWKSMultipleMatchingKeys & AsyncIterable<JWKCryptoKey>) {
+      try {
+        return await jwtVerify(token, key, options);
+      } catch (keyError) {
+        if (!(keyError instanceof errors.JWSSignatureVerificationFailed)) throw keyError;
+        last = keyError;
+      }
+    }
+    throw last;
+  }
+}
+
 const HASH_OF_ALG: Record<string, string> = { '256': 'sha256', '384': 'sha384', '512': 'sha512' };
 
 /** OIDC Core §3.1.3.8 / §3.3.2.11: base64url of the left half of the hash of the access token. */
@@ -113,15 +172,15 @@ export async function validateIdToken(idToken: Secret, options: ValidateIdTokenO
   let payload: JWTPayload;
   let alg: string;
   const keySet = remoteKeySet(metadata.jwksUri);
-  const verify = () =>
-    jwtVerify(idToken.reveal(), keySet, {
-      issuer: metadata.issuer, // §3.1.3.7 step 2: exact match
-      audience: clientId, // step 3: aud contains client_id
-      algorithms: allowedAlgorithms(metadata), // steps 6–8: signed, with an expected algorithm
-      clockTolerance: tolerance, // step 9: exp
-      requiredClaims: ['sub', 'exp', 'iat'],
-      currentDate: new Date(now),
-    });
+  const verifyOptions: JWTVerifyOptions = {
+    issuer: metadata.issuer, // §3.1.3.7 step 2: exact match
+    audience: clientId, // step 3: aud contains client_id
+    algorithms: allowedAlgorithms(metadata), // steps 6–8: signed, with an expected algorithm
+    clockTolerance: tolerance, // step 9: exp
+    requiredClaims: ['sub', 'exp', 'iat'],
+    currentDate: new Date(now),
+  };
+  const verify = () => verifyWithKeySet(idToken.reveal(), keySet, verifyOptions);
   try {
     let verified: Awaited<ReturnType<typeof verify>>;
     try {

@@ -54,7 +54,16 @@ function optionalStringArray(value: unknown, field: string): readonly string[] |
 export function parseDiscoveryDocument(document: Record<string, unknown>, expectedIssuer: string): ProviderMetadata {
   // OIDC Discovery §4.3: the issuer in the document MUST exactly equal the one used to fetch it.
   if (document['issuer'] !== expectedIssuer) {
-    throw invalid('issuer', `is ${JSON.stringify(document['issuer'])}, expected exactly ${JSON.stringify(expectedIssuer)} (OIDC Discovery §4.3)`);
+    const published = document['issuer'];
+    // Issuers are compared as strings (OIDC Core §3.1.3.7 step 2): "https://x/" is not "https://x".
+    const slashOnly = typeof published === 'string' && published.replace(/\/$/, '') === expectedIssuer.replace(/\/$/, '');
+    throw invalid(
+      'issuer',
+      `is ${JSON.stringify(published)}, expected exactly ${JSON.stringify(expectedIssuer)} (OIDC Discovery §4.3)` +
+        (slashOnly
+          ? `; issuers are compared character for character, so set the profile's issuer to ${JSON.stringify(published)}, trailing "/" as published`
+          : ''),
+    );
   }
   const responseTypes = optionalStringArray(document['response_types_supported'], 'response_types_supported');
   if (responseTypes !== undefined && !responseTypes.includes('code')) {
