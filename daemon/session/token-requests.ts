@@ -16,6 +16,7 @@ import {
   type ProviderMetadata,
 } from '../oauth/index.js';
 import type { Logger } from '../log.js';
+import { fetchUserinfo } from '../oauth/userinfo.js';
 import { MAX_EXPIRES_IN_SECONDS } from '../oauth/token-endpoint.js';
 import type { Secret } from '../secret.js';
 import type { StoredTokens } from '../store/types.js';
@@ -200,6 +201,12 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
     if (isTimeClaimFailure(error) && skew !== undefined) throw new ClockSkewError(error, skew);
     throw error;
   });
+  // OIDC Core §5.3: an ID token with nothing but `sub` (some providers) — the email from the UserInfo endpoint,
+  // so that status and the sign-in message name the user rather than an opaque subject.
+  let email = claims.email;
+  if (email === undefined && metadata.userinfoEndpoint !== undefined) {
+    email = (await fetchUserinfo(http, metadata.userinfoEndpoint, set.accessToken, claims.sub))?.email;
+  }
   return {
     accessToken: set.accessToken,
     ...(set.refreshToken ? { refreshToken: set.refreshToken } : {}),
@@ -208,7 +215,7 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
     scopes: set.scopes,
     tokenType: set.tokenType,
     subject: claims.sub,
-    ...(claims.email === undefined ? {} : { email: claims.email }),
+    ...(email === undefined ? {} : { email }),
     savedAt: receivedAt,
     issuer: profile.issuer,
     clientId: profile.clientId,

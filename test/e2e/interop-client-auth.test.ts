@@ -97,3 +97,18 @@ describe('offline_access with prompt=consent (OIDC Core §11)', () => {
     expect((await storedEntry(lax.harness))!['refreshToken']).toBeUndefined();
   });
 });
+
+describe('an ID token with only "sub"', () => {
+  it('the email comes from the UserInfo endpoint (OIDC Core §5.3) for status and the sign-in result', async () => {
+    const idp = await idpFor({ idTokenOnlySub: true });
+    const { harness, app } = await brokerAt(idp, {});
+    const login = app.login({ timeoutMs: 60_000 });
+    const { redirectUrl } = await world.user.signIn(await harness.nextBrowserUrl());
+    await app.callback(redirectUrl);
+    const result = await login;
+    const idToken = (await storedEntry(harness))!['idToken'] as string;
+    expect(JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString('utf8'))).not.toHaveProperty('email');
+    expect(result).toMatchObject({ subject: 'alice', email: 'alice@example.test' });
+    expect(await profileStatus(app)).toMatchObject({ subject: 'alice', email: 'alice@example.test' });
+  });
+});

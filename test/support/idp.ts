@@ -55,6 +55,8 @@ export interface TestIdpOptions {
    * `prompt=consent` (else this IdP issues one for `offline_access` alone, as Wristband does); @default false
    */
   offlineAccessNeedsConsent?: boolean;
+  /** ID tokens carry only `sub` and protocol claims; the email is at the UserInfo endpoint alone; @default false */
+  idTokenOnlySub?: boolean;
 }
 
 export interface GrantCounts {
@@ -333,7 +335,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     }),
     scopes: ['openid', 'offline_access', 'email'],
     claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-    conformIdTokenClaims: false, // put scope-requested claims (email) in the ID token, not only in userinfo
+    conformIdTokenClaims: options.idTokenOnlySub === true, // false: scope-requested claims (email) in the ID token too
     clockTolerance: 0, // else tokens stay valid 15 s past their exp
     interactions: { policy: interactionPolicyWithoutNativeConsent() },
     pkce: { required: () => true }, // S256 is the only method oidc-provider 9 supports
