@@ -127,6 +127,7 @@ export async function refreshGrant(
       tokenType: set.tokenType,
       ...(subject === undefined ? {} : { subject }),
       ...(email === undefined ? {} : { email }),
+      ...(tokens.username === undefined ? {} : { username: tokens.username }),
       savedAt: receivedAt,
       issuer: profile.issuer,
       clientId: profile.clientId,
@@ -201,11 +202,15 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
     if (isTimeClaimFailure(error) && skew !== undefined) throw new ClockSkewError(error, skew);
     throw error;
   });
-  // OIDC Core §5.3: an ID token with nothing but `sub` (some providers) — the email from the UserInfo endpoint,
-  // so that status and the sign-in message name the user rather than an opaque subject.
+  // OIDC Core §5.3: an ID token with nothing but `sub` (some providers) — the email and preferred_username from
+  // the UserInfo endpoint, so that status and the sign-in message name the user rather than an opaque subject.
   let email = claims.email;
-  if (email === undefined && metadata.userinfoEndpoint !== undefined) {
-    email = (await fetchUserinfo(http, metadata.userinfoEndpoint, set.accessToken, claims.sub))?.email;
+  const named = claims.claims['preferred_username'];
+  let username = typeof named === 'string' ? named : undefined;
+  if ((email === undefined || username === undefined) && metadata.userinfoEndpoint !== undefined) {
+    const userinfo = await fetchUserinfo(http, metadata.userinfoEndpoint, set.accessToken, claims.sub);
+    email ??= userinfo?.email;
+    username ??= userinfo?.preferredUsername;
   }
   return {
     accessToken: set.accessToken,
@@ -216,6 +221,7 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
     tokenType: set.tokenType,
     subject: claims.sub,
     ...(email === undefined ? {} : { email }),
+    ...(username === undefined ? {} : { username }),
     savedAt: receivedAt,
     issuer: profile.issuer,
     clientId: profile.clientId,

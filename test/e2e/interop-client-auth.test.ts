@@ -8,6 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BrokerClient } from '../../client/index.js';
 import type { BrokerHarness } from '../support/broker.js';
+import { runCli } from '../support/daemon.js';
 import { startTestIdp, type TestIdp, type TestIdpOptions } from '../support/idp.js';
 import { client, profileStatus, signIn, startRefreshBroker, storedEntry, useRefreshWorld } from '../support/refresh-e2e.js';
 
@@ -110,5 +111,21 @@ describe('an ID token with only "sub"', () => {
     expect(JSON.parse(Buffer.from(idToken.split('.')[1]!, 'base64url').toString('utf8'))).not.toHaveProperty('email');
     expect(result).toMatchObject({ subject: 'alice', email: 'alice@example.test' });
     expect(await profileStatus(app)).toMatchObject({ subject: 'alice', email: 'alice@example.test' });
+  });
+});
+
+describe('an ID token with only "sub" and no email scope', () => {
+  it('preferred_username from the UserInfo endpoint names the user in the sign-in result, status and `tokenbroker status`', async () => {
+    const idp = await idpFor({ idTokenOnlySub: true });
+    const { harness, app } = await brokerAt(idp, { scopes: ['openid', 'offline_access', 'profile'] });
+    const login = app.login({ timeoutMs: 60_000 });
+    const { redirectUrl } = await world.user.signIn(await harness.nextBrowserUrl(), { login: 'grace' });
+    await app.callback(redirectUrl);
+    expect(await login).toMatchObject({ subject: 'grace', username: 'grace' });
+    const status = await profileStatus(app);
+    expect(status).toMatchObject({ subject: 'grace', username: 'grace' });
+    expect(status.email).toBeUndefined();
+    const cli = await runCli(['status'], { env: harness.env });
+    expect(cli.stdout).toMatch(/^main \*\s+active\s+grace\s/m);
   });
 });

@@ -331,10 +331,10 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     // devInteractions accept any login name; it becomes the subject.
     findAccount: (_ctx: unknown, sub: string) => ({
       accountId: sub,
-      claims: () => ({ sub, email: `${sub}@example.test`, email_verified: true }),
+      claims: () => ({ sub, email: `${sub}@example.test`, email_verified: true, preferred_username: sub }),
     }),
-    scopes: ['openid', 'offline_access', 'email'],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
+    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username'] },
     conformIdTokenClaims: options.idTokenOnlySub === true, // false: scope-requested claims (email) in the ID token too
     clockTolerance: 0, // else tokens stay valid 15 s past their exp
     interactions: { policy: interactionPolicyWithoutNativeConsent() },
