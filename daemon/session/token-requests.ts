@@ -207,7 +207,8 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
   let email = claims.email;
   const named = claims.claims['preferred_username'];
   let username = typeof named === 'string' ? named : undefined;
-  if ((email === undefined || username === undefined) && metadata.userinfoEndpoint !== undefined) {
+  // Only when the ID token names the user neither way: one request more per sign-in, not for every provider.
+  if (email === undefined && username === undefined && metadata.userinfoEndpoint !== undefined) {
     const userinfo = await fetchUserinfo(http, metadata.userinfoEndpoint, set.accessToken, claims.sub);
     email ??= userinfo?.email;
     username ??= userinfo?.preferredUsername;
