@@ -10,7 +10,7 @@ import { diffConfigs, type ConfigDiff } from './config-reload.js';
 import type { Handlers } from './ipc/ipc-server.js';
 import type { Logger } from './log.js';
 import type { Caller } from './loopback-listener.js';
-import { createHttpClient, extractState, resolveProviderMetadata } from './oauth/index.js';
+import { clientAuthentication, createHttpClient, extractState, resolveProviderMetadata } from './oauth/index.js';
 import { startClockWatch, type ClockWatch } from './session/clock-watch.js';
 import { PendingRevocations } from './session/pending-revocations.js';
 import { Session } from './session/session.js';
@@ -62,6 +62,11 @@ export class Broker {
         const profile = this.config.profiles.get(record.profile);
         if (!profile || profile.issuer !== record.issuer || profile.clientId !== record.clientId) return undefined;
         return (await this.sessions.get(record.profile)!.providerMetadata()).revocationEndpoint;
+      },
+      clientAuth: (record) => {
+        const profile = this.config.profiles.get(record.profile);
+        if (!profile || profile.issuer !== record.issuer || profile.clientId !== record.clientId) return undefined;
+        return clientAuthentication(profile);
       },
     });
     for (const profile of this.config.profiles.values()) this.sessions.set(profile.name, this.createSession(profile));

@@ -7,6 +7,7 @@
  * `notify`) applies to the session as it is.
  */
 import type { BrokerConfig, ProfileConfig } from './config.js';
+import { Secret } from './secret.js';
 
 export interface ConfigChange {
   readonly name: string;
@@ -49,6 +50,8 @@ export function isEmptyDiff(diff: ConfigDiff): boolean {
 export function sameValue(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  // A Secret (clientSecret) shows no keys: compare what it holds.
+  if (a instanceof Secret || b instanceof Secret) return a instanceof Secret && b instanceof Secret && a.equals(b.reveal());
   if (Array.isArray(a) !== Array.isArray(b)) return false;
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((item, i) => sameValue(item, b[i]));
   const left = a as Record<string, unknown>;

@@ -24,7 +24,9 @@ import {
 import { RESERVED_AUTHORIZATION_PARAMS } from './oauth/authorization-request.js';
 import { checkHttpsUrl, checkRedirectUri, isLoopbackHost } from './oauth/url-rules.js';
 import type { WristbandConfig } from './oauth/wristband.js';
+import { Secret } from './secret.js';
 
+export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
 export type RefreshFailurePolicy = 'relogin' | 'logout';
 export type ReloginBrowser = 'on-demand' | 'immediately';
 
@@ -62,6 +64,26 @@ export interface ProfileConfig {
   /** Extra authorization request parameters such as `prompt` or `login_hint`. */
   readonly authorizationParams: Readonly<Record<string, string>>;
   readonly postLogoutRedirectUri?: string;
+  /** RFC 7009 revocation endpoint, used only when neither the OpenID nor the RFC 8414 metadata names one. */
+  readonly revocationEndpoint?: string;
+  /** OIDC RP-Initiated Logout endpoint, used only when the provider's metadata names none. */
+  readonly endSessionEndpoint?: string;
+  /** RFC 8628 device authorization endpoint, used only when the provider's metadata names none. */
+  readonly deviceAuthorizationEndpoint?: string;
+  /** The API the access token is for, sent as `audience` on the authorization request (Auth0). */
+  readonly audience?: string;
+  /**
+   * Send `prompt=consent` with `offline_access` (OIDC Core §11), for providers that issue a refresh token
+   * only then. Ignored when `authorizationParams.prompt` is set. @default false
+   */
+  readonly offlineAccessConsent: boolean;
+  /**
+   * A client secret for providers that require one even for installed apps (Google's desktop clients);
+   * not confidential there, but stored and logged as a secret all the same.
+   */
+  readonly clientSecret?: Secret;
+  /** How the client authenticates at the token and revocation endpoints (RFC 6749 §2.3.1). @default "client_secret_basic" with a clientSecret, else "none" */
+  readonly tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   /** @default 300 */
   readonly loginTimeoutSeconds: number;
   /** Timeout of each HTTP request to the provider. @default 10 */
@@ -111,6 +133,13 @@ const profileShape = object(
     scopes: optional(arrayOf(string({ min: 1, max: 256, pattern: /^[\x21\x23-\x5B\x5D-\x7E]+$/, what: 'a scope token' }), { max: 64 })),
     authorizationParams: optional(record(string({ max: 2048 }), { key: reservedParamCheck() })),
     postLogoutRedirectUri: optional(string({ min: 1, max: 2048 })),
+    revocationEndpoint: optional(string({ min: 1, max: 2048 })),
+    endSessionEndpoint: optional(string({ min: 1, max: 2048 })),
+    deviceAuthorizationEndpoint: optional(string({ min: 1, max: 2048 })),
+    audience: optional(string({ min: 1, max: 2048 })),
+    offlineAccessConsent: optional(boolean),
+    clientSecret: optional(string({ min: 1, max: 2048 })),
+    tokenEndpointAuthMethod: optional(oneOf(['none', 'client_secret_basic', 'client_secret_post'] as const)),
     loginTimeoutSeconds: optional(seconds(5, 3600)),
     httpTimeoutSeconds: optional(seconds(1, 300)),
     refresh: optional(
@@ -260,6 +289,34 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
   const redirectUri = raw.redirectUri ?? 'loopback';
   checkRedirectUri(redirectUri, `${field}.redirectUri`);
   if (raw.postLogoutRedirectUri !== undefined) checkRedirectUri(raw.postLogoutRedirectUri, `${field}.postLogoutRedirectUri`);
+  for (const name of ['revocationEndpoint', 'endSessionEndpoint', 'deviceAuthorizationEndpoint'] as const) {
+    const value = raw[name];
+    if (value !== undefined) checkHttpsUrl(value, `${field}.${name}`);
+  }
+  const tokenEndpointAuthMethod = raw.tokenEndpointAuthMethod ?? (raw.clientSecret === undefined ? 'none' : 'client_secret_basic');
+  if ((tokenEndpointAuthMethod === 'none') !== (raw.clientSecret === undefined)) {
+    throw new BrokerError(
+      'BAD_REQUEST',
+      raw.clientSecret === undefined
+        ? `${field}.tokenEndpointAuthMethod: "${tokenEndpointAuthMethod}" needs a clientSecret`
+        : `${field}.tokenEndpointAuthMethod: "none" sends no secret; remove clientSecret or use "client_secret_basic" or "client_secret_post"`,
+      { field: `${field}.tokenEndpointAuthMethod` },
+    );
+  }
+  const authorizationParams: Record<string, string> = { ...(raw.authorizationParams ?? {}) };
+  if (raw.audience !== undefined) {
+    if (authorizationParams['audience'] !== undefined) {
+      throw new BrokerError('BAD_REQUEST', `${field}.audience: set either "audience" or authorizationParams.audience, not both`, {
+        field: `${field}.audience`,
+      });
+    }
+    authorizationParams['audience'] = raw.audience;
+  }
+  const scopes = raw.scopes ?? (raw.wristband ? ['openid', 'offline_access', 'email'] : ['openid', 'offline_access']);
+  // OIDC Core §11: offline_access is to be asked with prompt=consent (unless a prompt is configured).
+  if (raw.offlineAccessConsent === true && scopes.includes('offline_access') && authorizationParams['prompt'] === undefined) {
+    authorizationParams['prompt'] = 'consent';
+  }
   const retry = raw.refresh?.retry;
   const baseDelayMs = retry?.baseDelayMs ?? 1_000;
   const maxDelayMs = retry?.maxDelayMs ?? 300_000;
@@ -275,9 +332,16 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
     ...(wristband ? { wristband } : {}),
     clientId: raw.clientId,
     redirectUri,
-    scopes: raw.scopes ?? (wristband ? ['openid', 'offline_access', 'email'] : ['openid', 'offline_access']),
-    authorizationParams: { ...(raw.authorizationParams ?? {}) },
+    scopes,
+    authorizationParams,
     ...(raw.postLogoutRedirectUri === undefined ? {} : { postLogoutRedirectUri: raw.postLogoutRedirectUri }),
+    ...(raw.revocationEndpoint === undefined ? {} : { revocationEndpoint: raw.revocationEndpoint }),
+    ...(raw.endSessionEndpoint === undefined ? {} : { endSessionEndpoint: raw.endSessionEndpoint }),
+    ...(raw.deviceAuthorizationEndpoint === undefined ? {} : { deviceAuthorizationEndpoint: raw.deviceAuthorizationEndpoint }),
+    ...(raw.audience === undefined ? {} : { audience: raw.audience }),
+    offlineAccessConsent: raw.offlineAccessConsent ?? false,
+    ...(raw.clientSecret === undefined ? {} : { clientSecret: new Secret(raw.clientSecret) }),
+    tokenEndpointAuthMethod,
     loginTimeoutSeconds: raw.loginTimeoutSeconds ?? 300,
     httpTimeoutSeconds: raw.httpTimeoutSeconds ?? 10,
     refresh: {

@@ -63,6 +63,8 @@ export interface ProfileStatus {
   /** From the validated ID token. */
   readonly subject?: string;
   readonly email?: string;
+  /** `preferred_username` (OIDC Core §5.1), from the ID token or the UserInfo endpoint. */
+  readonly username?: string;
   readonly scopes?: readonly string[];
   /** Access-token expiry, epoch ms. */
   readonly expiresAt?: number;
@@ -221,6 +223,8 @@ export interface LoginResult {
   /** Once complete: */
   readonly subject?: string;
   readonly email?: string;
+  /** `preferred_username` (OIDC Core §5.1), from the ID token or the UserInfo endpoint. */
+  readonly username?: string;
   readonly expiresAt?: number;
   /** Once complete, when the sign-in named another subject than the profile's previous session. */
   readonly previousSubject?: string;

@@ -10,6 +10,7 @@ import type { ProfileConfig } from '../config.js';
 import { createHttpClient, resolveProviderMetadata, type HttpClient, type ProviderMetadata } from '../oauth/index.js';
 import { OPENID_CONFIGURATION_PATH } from '../oauth/metadata.js';
 import { ProviderEndpointError } from '../oauth/provider-error.js';
+import { logoutLimits } from './provider-logout.js';
 import { result, type CheckResult, type DoctorContext } from './types.js';
 
 /** Above this, a warning. @see the refresh defaults: minValidSeconds 30 */
@@ -78,8 +79,21 @@ export async function checkProvider(profile: ProfileConfig, context: DoctorConte
     return result(id, title, 'fail', `JWKS ${jwksUrl} has no keys: no token can be verified`, "ask the provider's administrator to publish its signing keys");
   }
   const reached = `${profile.provider === 'oidc' ? 'discovery and ' : ''}JWKS reachable (${keys} ${keys === 1 ? 'key' : 'keys'}, ${jwksUrl})`;
+  const clockResult = clockCheck(id, title, reached, response.headers.date, before, after);
+  // What logout cannot do at this provider turns an "ok" into a warning (a clock failure stays a failure).
+  const limits = logoutLimits(profile, metadata);
+  if (limits === undefined || clockResult.status === 'fail') return clockResult;
+  return result(
+    id,
+    title,
+    'warn',
+    `${clockResult.detail}; but ${limits.detail}`,
+    clockResult.fix === undefined ? limits.fix : `${clockResult.fix}; ${limits.fix}`,
+  );
+}
 
-  const skew = clockSkewSeconds(response.headers.date, before, after);
+function clockCheck(id: string, title: string, reached: string, date: string | undefined, before: number, after: number): CheckResult {
+  const skew = clockSkewSeconds(date, before, after);
   if (skew === undefined) return result(id, title, 'ok', `${reached}; clock skew not measured (no Date header)`);
   const skewText = describeSkew(skew);
   const magnitude = Math.abs(skew);

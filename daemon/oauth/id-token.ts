@@ -5,7 +5,17 @@
  */
 import { createHash } from 'node:crypto';
 import type * as JoseModule from 'jose';
-import type { JWTPayload, createRemoteJWKSet } from 'jose';
+import type {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors,
+  JWTPayload,
+  FlattenedJWSInput,
+  JWSHeaderParameters,
+  JWTVerifyGetKey,
+  JWTVerifyOptions,
+  JWTVerifyResult,
+} from 'jose';
 import { BrokerError } from '../../proto/errors.js';
 import type { Secret } from '../secret.js';
 import { packageVersion } from '../version.js';
@@ -105,6 +115,55 @@ function translate({ errors }: Jose, error: unknown): BrokerError {
   return new BrokerError('IDP_UNAVAILABLE', `the provider's key set (jwks_uri) could not be fetched: ${(error as Error)?.message ?? String(error)}`);
 }
 
+type RemoteKeySet = ReturnType<typeof createRemoteJWKSet>;
+type JWKCryptoKey = Awaited<ReturnType<ReturnType<typeof createLocalJWKSet>>>;
+
+/**
+ * jwtVerify against the provider's key set, for key sets as providers publish them:
+ * - a token without `kid` that several keys could have signed (during a rollover): each is tried
+ *   (RFC 7515 §4.1.4: `kid` is only a hint);
+ * - keys without `kid` (RFC 7517 §4.5: OPTIONAL) while the token names one: the keys without `kid` of the
+ *   token's algorithm are tried. Keys that do carry a `kid` still must match it.
+ */
+async function verifyWithKeySet(jose: Jose, token: string, keySet: RemoteKeySet, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
+  try {
+    return await jwtVerifyEach(jose, token, keySet, options);
+  } catch (error) {
+    if (!(error instanceof jose.errors.JWKSNoMatchingKey)) throw error;
+    const kidless = keySet.jwks()?.keys.filter((key) => key.kid === undefined) ?? [];
+    if (kidless.length === 0) throw error;
+    const local = jose.createLocalJWKSet({ keys: kidless });
+    return jwtVerifyEach(
+      jose,
+      token,
+      (header: JWSHeaderParameters, jws: FlattenedJWSInput) => {
+        const { kid: _named, ...withoutKid } = header;
+        return local(withoutKid, jws);
+      },
+      options,
+    );
+  }
+}
+
+/** jwtVerify; when several keys match (no `kid`), each is tried in turn (jose leaves that to the caller). */
+async function jwtVerifyEach({ errors, jwtVerify }: Jose, token: string, keys: JWTVerifyGetKey, options: JWTVerifyOptions): Promise<JWTVerifyResult> {
+  try {
+    return await jwtVerify(token, keys, options);
+  } catch (error) {
+    if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
+    let last: unknown = new errors.JWSSignatureVerificationFailed();
+    for await (const key of error as errors.JWKSMultipleMatchingKeys & AsyncIterable<JWKCryptoKey>) {
+      try {
+        return await jwtVerify(token, key, options);
+      } catch (keyError) {
+        if (!(keyError instanceof errors.JWSSignatureVerificationFailed)) throw keyError;
+        last = keyError;
+      }
+    }
+    throw last;
+  }
+}
+
 const HASH_OF_ALG: Record<string, string> = { '256': 'sha256', '384': 'sha384', '512': 'sha512' };
 
 /** OIDC Core §3.1.3.8 / §3.3.2.11: base64url of the left half of the hash of the access token. */
@@ -123,17 +182,16 @@ export async function validateIdToken(idToken: Secret, options: ValidateIdTokenO
   let payload: JWTPayload;
   let alg: string;
   const jose = await loadJose();
-  const { errors, jwtVerify } = jose;
   const keySet = remoteKeySet(jose, metadata.jwksUri);
-  const verify = () =>
-    jwtVerify(idToken.reveal(), keySet, {
-      issuer: metadata.issuer, // §3.1.3.7 step 2: exact match
-      audience: clientId, // step 3: aud contains client_id
-      algorithms: allowedAlgorithms(metadata), // steps 6–8: signed, with an expected algorithm
-      clockTolerance: tolerance, // step 9: exp
-      requiredClaims: ['sub', 'exp', 'iat'],
-      currentDate: new Date(now),
-    });
+  const verifyOptions: JWTVerifyOptions = {
+    issuer: metadata.issuer, // §3.1.3.7 step 2: exact match
+    audience: clientId, // step 3: aud contains client_id
+    algorithms: allowedAlgorithms(metadata), // steps 6–8: signed, with an expected algorithm
+    clockTolerance: tolerance, // step 9: exp
+    requiredClaims: ['sub', 'exp', 'iat'],
+    currentDate: new Date(now),
+  };
+  const verify = () => verifyWithKeySet(jose, idToken.reveal(), keySet, verifyOptions);
   try {
     let verified: Awaited<ReturnType<typeof verify>>;
     try {
@@ -143,7 +201,7 @@ export async function validateIdToken(idToken: Secret, options: ValidateIdTokenO
       // (30 s after the last fetch, a guard against tokens naming random kids). An ID token only ever comes
       // from the broker's own token-endpoint request, so one forced refetch is safe — and without it a key
       // rotated just after a fetch would end the session as if the token were forged.
-      if (!(error instanceof errors.JWKSNoMatchingKey) || !keySet.coolingDown) throw error;
+      if (!(error instanceof jose.errors.JWKSNoMatchingKey) || !keySet.coolingDown) throw error;
       await keySet.reload();
       verified = await verify();
     }

@@ -36,7 +36,8 @@ export {
   type RefreshAccessTokenOptions,
 } from './token-endpoint.js';
 export { ProviderEndpointError, TokenEndpointError, type FailureKind, type ProviderErrorDetails } from './provider-error.js';
-export { revokeToken, type RevokeTokenOptions, type RevocationResult } from './revocation.js';
+export { revokeToken, NO_REVOCATION_ENDPOINT, type RevokeTokenOptions, type RevocationResult } from './revocation.js';
+export { authenticateClient, clientAuthentication, type ClientAuthentication } from './client-auth.js';
 export { validateIdToken, clearJwksCache, ID_TOKEN_ALGORITHMS, type IdTokenClaims, type ValidateIdTokenOptions } from './id-token.js';
 export { preloadProviderModules } from './preload.js';
 export { buildLogoutUrl, type LogoutUrlOptions } from './logout.js';

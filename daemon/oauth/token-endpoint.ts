@@ -6,6 +6,7 @@
 import { BrokerError } from '../../proto/errors.js';
 import { Secret } from '../secret.js';
 import { NOT_DELIVERED_ERROR_CODES, type HttpClient } from './http.js';
+import { authenticateClient, type ClientAuthentication } from './client-auth.js';
 import type { ProviderMetadata } from './metadata.js';
 import { TokenEndpointError, classifyHttpFailure, errorCodeFor, parseJsonObject } from './provider-error.js';
 
@@ -44,6 +45,8 @@ interface Common {
   readonly http: HttpClient;
   readonly metadata: ProviderMetadata;
   readonly clientId: string;
+  /** A client secret the provider requires even of an installed app; absent for a public client (RFC 8252 §8.4). */
+  readonly clientAuth?: ClientAuthentication;
   /** Clock, for tests. @default Date.now */
   readonly now?: () => number;
 }
@@ -98,9 +101,11 @@ async function requestTokens(options: Common, form: Record<string, string>, fall
   try {
     // RFC 6749 §3.2: POST, application/x-www-form-urlencoded. got retries error statuses, and network
     // failures only where the request never left (a spent code or rotated token must not be resent).
+    // RFC 6749 §2.3.1: client_id in the body; a secret (when the provider requires one) in the body or Basic.
+    const request = authenticateClient(form, options.clientId, options.clientAuth);
     const response = await options.http.post(options.metadata.tokenEndpoint, {
-      form,
-      headers: { 'cache-control': 'no-store' },
+      form: request.form,
+      headers: { 'cache-control': 'no-store', ...request.headers },
       retry: { errorCodes: [...NOT_DELIVERED_ERROR_CODES] },
     });
     body = response.body;
@@ -147,7 +152,9 @@ export function parseTokenResponse(body: unknown, fallbackScopes: readonly strin
   let expiresIn = json['expires_in'];
   // Some providers send a numeric string; accept decimal digits only.
   if (typeof expiresIn === 'string' && /^\d{1,10}$/.test(expiresIn)) expiresIn = Number(expiresIn);
-  if (expiresIn === undefined || expiresIn === null) expiresIn = DEFAULT_EXPIRES_IN_SECONDS;
+  // RFC 6749 §5.1 only RECOMMENDS expires_in. Without it: the access token's own `exp` when it is a JWT
+  // (RFC 9068 §2.2), else DEFAULT_EXPIRES_IN_SECONDS.
+  if (expiresIn === undefined || expiresIn === null) expiresIn = jwtLifetimeSeconds(accessToken, receivedAt) ?? DEFAULT_EXPIRES_IN_SECONDS;
   if (typeof expiresIn !== 'number' || !Number.isFinite(expiresIn) || expiresIn <= 0) {
     throw malformed('expires_in', 'is not a positive number of seconds');
   }
@@ -170,6 +177,27 @@ export function parseTokenResponse(body: unknown, fallbackScopes: readonly strin
     scopes,
     ...(clamped === undefined ? {} : { expiresInClamped: clamped }),
   };
+}
+
+/**
+ * Seconds until a JWT access token's `exp` (RFC 7519 §4.1.4), for a token response without `expires_in`.
+ * The signature is not checked: the token came from the token endpoint over TLS in answer to this request,
+ * and only its lifetime is read (the API checks the token itself). Undefined for an opaque token, a JWT
+ * without a numeric `exp`, or an `exp` that is not in the future.
+ */
+export function jwtLifetimeSeconds(token: string, receivedAt: number): number | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  let payload: unknown;
+  try {
+    payload = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+  const exp = typeof payload === 'object' && payload !== null ? (payload as { exp?: unknown }).exp : undefined;
+  if (typeof exp !== 'number' || !Number.isFinite(exp)) return undefined;
+  const seconds = exp - receivedAt / 1000;
+  return seconds > 0 ? seconds : undefined;
 }
 
 /** True when a failure means the grant is gone and the user must sign in again. */

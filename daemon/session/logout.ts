@@ -11,7 +11,7 @@
 import type { OpenBrowser } from '../browser.js';
 import type { ProfileConfig } from '../config.js';
 import type { Logger } from '../log.js';
-import { buildLogoutUrl, revokeToken, type HttpClient, type ProviderMetadata } from '../oauth/index.js';
+import { buildLogoutUrl, clientAuthentication, revokeToken, type HttpClient, type ProviderMetadata } from '../oauth/index.js';
 import type { StoredTokens, TokenStore } from '../store/types.js';
 import type { PendingRevocation } from '../store/revocation-entry.js';
 import type { PendingRevocations } from './pending-revocations.js';
@@ -34,6 +34,11 @@ export interface LogoutOutcome {
   readonly revoked: boolean;
   readonly revokeError?: string;
   readonly logoutUrl?: string;
+}
+
+function clientAuthOption(profile: ProfileConfig): { clientAuth?: NonNullable<ReturnType<typeof clientAuthentication>> } {
+  const clientAuth = clientAuthentication(profile);
+  return clientAuth === undefined ? {} : { clientAuth };
 }
 
 export async function logout(
@@ -79,7 +84,7 @@ export async function logout(
   if (options.revoke && token && (record || metadata)) {
     const result = record
       ? await options.revocations!.revoke(record, http)
-      : await revokeToken({ http, metadata: metadata!, clientId: profile.clientId, token, tokenTypeHint });
+      : await revokeToken({ http, metadata: metadata!, clientId: profile.clientId, ...clientAuthOption(profile), token, tokenTypeHint });
     revoked = result.revoked;
     if (!result.revoked) {
       revokeError = result.reason === 'transient' && record ? `${result.message} (kept in the keychain; retried with backoff)` : result.message;

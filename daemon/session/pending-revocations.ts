@@ -9,7 +9,7 @@
  */
 import type { Logger } from '../log.js';
 import { randomUrlSafe } from '../oauth/pkce.js';
-import { revokeToken, type HttpClient, type ProviderMetadata, type RevocationResult } from '../oauth/index.js';
+import { revokeToken, type ClientAuthentication, type HttpClient, type ProviderMetadata, type RevocationResult } from '../oauth/index.js';
 import type { PendingRevocation } from '../store/revocation-entry.js';
 import type { StoredTokens, TokenStore } from '../store/types.js';
 
@@ -22,6 +22,11 @@ export interface PendingRevocationsOptions {
    * the profile still has the record's issuer and client id (else the token would go to another server).
    */
   readonly resolveEndpoint: (record: PendingRevocation) => Promise<string | undefined>;
+  /**
+   * The client secret to revoke a record's token with, when its profile has one (Google's desktop clients):
+   * the profile's, under the same conditions as `resolveEndpoint`. Never stored in the record. @default none
+   */
+  readonly clientAuth?: (record: PendingRevocation) => ClientAuthentication | undefined;
   /** Backoff of retries after transient failures. @default 5000 / 600000 */
   readonly baseDelayMs?: number;
   readonly maxDelayMs?: number;
@@ -92,11 +97,13 @@ export class PendingRevocations {
         return { revoked: false, reason: 'transient', message: `provider unreachable: ${(error as Error).message}` };
       }
     }
+    const clientAuth = this.options.clientAuth?.(record);
     const result = await revokeToken({
       http,
       // Only the endpoint is used (RFC 7009 §2.1).
       metadata: { revocationEndpoint: endpoint } as ProviderMetadata,
       clientId: record.clientId,
+      ...(clientAuth === undefined ? {} : { clientAuth }),
       token: record.token,
       tokenTypeHint: record.tokenTypeHint,
     });

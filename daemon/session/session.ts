@@ -221,6 +221,7 @@ export class Session {
       onRefreshFailure: profile.onRefreshFailure,
       ...(t?.subject === undefined ? {} : { subject: t.subject }),
       ...(t?.email === undefined ? {} : { email: t.email }),
+      ...(t?.username === undefined ? {} : { username: t.username }),
       ...(t === undefined ? {} : { scopes: t.scopes, expiresAt: t.expiresAt }),
       ...(this.timer.at === undefined || t === undefined ? {} : { nextRefreshAt: this.timer.at }),
       ...(this.lastRefresh === undefined ? {} : { lastRefresh: this.lastRefresh }),
@@ -584,6 +585,7 @@ export class Session {
     return {
       subject,
       ...(tokens.email === undefined ? {} : { email: tokens.email }),
+      ...(tokens.username === undefined ? {} : { username: tokens.username }),
       expiresAt: tokens.expiresAt,
       ...(previousSubject !== undefined && previousSubject !== subject ? { previousSubject } : {}),
     };

@@ -6,6 +6,7 @@
 import { BrokerError } from '../../proto/index.js';
 import type { ProfileConfig } from '../config.js';
 import {
+  clientAuthentication,
   exchangeAuthorizationCode,
   parseAuthorizationResponse,
   refreshAccessToken,
@@ -15,6 +16,7 @@ import {
   type ProviderMetadata,
 } from '../oauth/index.js';
 import type { Logger } from '../log.js';
+import { fetchUserinfo } from '../oauth/userinfo.js';
 import { MAX_EXPIRES_IN_SECONDS } from '../oauth/token-endpoint.js';
 import type { Secret } from '../secret.js';
 import type { StoredTokens } from '../store/types.js';
@@ -71,7 +73,16 @@ export async function refreshGrant(
 ): Promise<Refreshed> {
   const { profile, http, now } = deps;
   const sentAt = now();
-  const set = await refreshAccessToken({ http, metadata, clientId: profile.clientId, refreshToken: tokens.refreshToken, grantedScopes: tokens.scopes, now });
+  const clientAuth = clientAuthentication(profile);
+  const set = await refreshAccessToken({
+    http,
+    metadata,
+    clientId: profile.clientId,
+    ...(clientAuth === undefined ? {} : { clientAuth }),
+    refreshToken: tokens.refreshToken,
+    grantedScopes: tokens.scopes,
+    now,
+  });
   const receivedAt = now();
   // Providers that do not rotate often send the same refresh token back (oidc-provider does): not a rotation.
   const rotated = set.refreshToken !== undefined && !set.refreshToken.equals(tokens.refreshToken.reveal());
@@ -116,6 +127,7 @@ export async function refreshGrant(
       tokenType: set.tokenType,
       ...(subject === undefined ? {} : { subject }),
       ...(email === undefined ? {} : { email }),
+      ...(tokens.username === undefined ? {} : { username: tokens.username }),
       savedAt: receivedAt,
       issuer: profile.issuer,
       clientId: profile.clientId,
@@ -154,10 +166,12 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
   const { profile, http, now } = deps;
   const { metadata } = login;
   const sentAt = now();
+  const clientAuth = clientAuthentication(profile);
   const set = await exchangeAuthorizationCode({
     http,
     metadata,
     clientId: profile.clientId,
+    ...(clientAuth === undefined ? {} : { clientAuth }),
     code,
     codeVerifier: login.request.codeVerifier,
     redirectUri: login.redirectUri,
@@ -188,6 +202,17 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
     if (isTimeClaimFailure(error) && skew !== undefined) throw new ClockSkewError(error, skew);
     throw error;
   });
+  // OIDC Core §5.3: an ID token with nothing but `sub` (some providers) — the email and preferred_username from
+  // the UserInfo endpoint, so that status and the sign-in message name the user rather than an opaque subject.
+  let email = claims.email;
+  const named = claims.claims['preferred_username'];
+  let username = typeof named === 'string' ? named : undefined;
+  // Only when the ID token names the user neither way: one request more per sign-in, not for every provider.
+  if (email === undefined && username === undefined && metadata.userinfoEndpoint !== undefined) {
+    const userinfo = await fetchUserinfo(http, metadata.userinfoEndpoint, set.accessToken, claims.sub);
+    email ??= userinfo?.email;
+    username ??= userinfo?.preferredUsername;
+  }
   return {
     accessToken: set.accessToken,
     ...(set.refreshToken ? { refreshToken: set.refreshToken } : {}),
@@ -196,7 +221,8 @@ export async function authorizationCodeGrant(deps: TokenRequestDeps, login: Pend
     scopes: set.scopes,
     tokenType: set.tokenType,
     subject: claims.sub,
-    ...(claims.email === undefined ? {} : { email: claims.email }),
+    ...(email === undefined ? {} : { email }),
+    ...(username === undefined ? {} : { username }),
     savedAt: receivedAt,
     issuer: profile.issuer,
     clientId: profile.clientId,

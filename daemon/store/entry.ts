@@ -21,6 +21,7 @@ export function encodeEntry(tokens: StoredTokens): string {
     tokenType: tokens.tokenType,
     ...(tokens.subject === undefined ? {} : { subject: tokens.subject }),
     ...(tokens.email === undefined ? {} : { email: tokens.email }),
+    ...(tokens.username === undefined ? {} : { username: tokens.username }),
     savedAt: tokens.savedAt,
     ...(tokens.issuer === undefined ? {} : { issuer: tokens.issuer }),
     ...(tokens.clientId === undefined ? {} : { clientId: tokens.clientId }),
@@ -56,7 +57,7 @@ export function decodeEntry(raw: string): DecodeResult {
     }
     return bad('v', `the entry version ${ENTRY_VERSION}`);
   }
-  const { accessToken, refreshToken, idToken, expiresAt, scopes, tokenType, subject, email, savedAt, issuer, clientId } = entry;
+  const { accessToken, refreshToken, idToken, expiresAt, scopes, tokenType, subject, email, username, savedAt, issuer, clientId } = entry;
   if (!isText(accessToken)) return bad('accessToken', 'a non-empty string');
   if (refreshToken !== undefined && !isText(refreshToken)) return bad('refreshToken', 'a non-empty string or nothing');
   if (idToken !== undefined && !isText(idToken)) return bad('idToken', 'a non-empty string or nothing');
@@ -65,6 +66,7 @@ export function decodeEntry(raw: string): DecodeResult {
   if (!isText(tokenType)) return bad('tokenType', 'a non-empty string');
   if (subject !== undefined && typeof subject !== 'string') return bad('subject', 'a string or nothing');
   if (email !== undefined && typeof email !== 'string') return bad('email', 'a string or nothing');
+  if (username !== undefined && typeof username !== 'string') return bad('username', 'a string or nothing');
   if (!isTime(savedAt)) return bad('savedAt', 'a time in epoch milliseconds');
   if (issuer !== undefined && !isText(issuer)) return bad('issuer', 'a non-empty string or nothing');
   if (clientId !== undefined && !isText(clientId)) return bad('clientId', 'a non-empty string or nothing');
@@ -74,6 +76,7 @@ export function decodeEntry(raw: string): DecodeResult {
   if (idToken !== undefined) tokens.idToken = new Secret(idToken);
   if (subject !== undefined) tokens.subject = subject;
   if (email !== undefined) tokens.email = email;
+  if (username !== undefined) tokens.username = username;
   if (issuer !== undefined) tokens.issuer = issuer;
   if (clientId !== undefined) tokens.clientId = clientId;
   return { ok: true, tokens };

@@ -12,6 +12,8 @@ export interface StoredTokens {
   tokenType: string;
   subject?: string;
   email?: string;
+  /** `preferred_username`, for display only (OIDC Core §5.1: not unique, not stable). */
+  username?: string;
   /** When these tokens were saved (epoch ms). */
   savedAt: number;
   /**

@@ -20,9 +20,17 @@ export type Fault =
    * `delayMs` (a slow provider); with `loseAnswer` its answer is then thrown away and the connection dropped
    * (a network failure on the way back). `onAnswer` is called the moment the target's answer is in, before it
    * is passed on or lost, so a test can act at exactly that point. `dropHeaders` removes response headers
-   * (lower case; `date` is then not added by the proxy either).
+   * (lower case; `date` is then not added by the proxy either). `rewrite` replaces the target's answer body
+   * (a provider quirk: a field left out, a string for a number); observers see the rewritten answer.
    */
-  | { kind: 'forward'; delayMs?: number; loseAnswer?: boolean; onAnswer?: (status: number) => void; dropHeaders?: readonly string[] };
+  | {
+      kind: 'forward';
+      delayMs?: number;
+      loseAnswer?: boolean;
+      onAnswer?: (status: number) => void;
+      dropHeaders?: readonly string[];
+      rewrite?: (body: string, status: number) => string;
+    };
 
 export interface FaultProxyRequest {
   method: string;
@@ -190,7 +198,8 @@ export async function startFaultProxy(target: string, options: FaultProxyOptions
     }
     const outgoing = http.request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers, agent }, (incoming) => {
       readBody(incoming).then(
-        (body) => {
+        (original) => {
+          const body = fault?.rewrite ? Buffer.from(fault.rewrite(original.toString('utf8'), incoming.statusCode ?? 502)) : original;
           const responseHeaders = withoutHopByHop(incoming.headers);
           if (req.method !== 'HEAD' && incoming.statusCode !== 204 && incoming.statusCode !== 304) {
             responseHeaders['content-length'] = String(body.length);

@@ -13,7 +13,7 @@
  * and `expiresWithSession` consult that. So prompt=consent is NOT needed; passing it still works (the consent
  * page is then shown and confirmed every time).
  */
-import { generateKeyPair, randomBytes, randomUUID } from 'node:crypto';
+import { generateKeyPair, randomBytes, randomUUID, type KeyObject } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
@@ -42,6 +42,21 @@ export interface TestIdpOptions {
   port?: number;
   /** expose the public port's proxy as `idp.faults` for fault injection; @default false */
   frontProxy?: boolean;
+  /** the ID-token signing algorithm (a key of that kind signs ID tokens); @default 'RS256' */
+  idTokenSigningAlg?: 'RS256' | 'PS256' | 'ES256' | 'EdDSA';
+  /** the issuer ends with "/" (Auth0 does); `issuer` and the tokens' `iss` then carry it; @default false */
+  issuerTrailingSlash?: boolean;
+  /** a client secret the native client must send (Google's desktop clients); @default none (a public client) */
+  clientSecret?: string;
+  /** with `clientSecret`: how the client must send it; @default 'client_secret_basic' */
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post';
+  /**
+   * OIDC Core §11 as oidc-provider implements it: a refresh token only when `offline_access` comes with
+   * `prompt=consent` (else this IdP issues one for `offline_access` alone, as Wristband does); @default false
+   */
+  offlineAccessNeedsConsent?: boolean;
+  /** ID tokens carry only `sub` and protocol claims; the email is at the UserInfo endpoint alone; @default false */
+  idTokenOnlySub?: boolean;
 }
 
 export interface GrantCounts {
@@ -67,7 +82,7 @@ export interface TestIdpEndpoints {
 }
 
 export interface TestIdp {
-  /** 'http://127.0.0.1:PORT' (no trailing slash) */
+  /** 'http://127.0.0.1:PORT' (no trailing slash, unless `issuerTrailingSlash`) */
   readonly issuer: string;
   readonly port: number;
   readonly clientId: string;
@@ -170,6 +185,18 @@ function rs256Key(): Promise<SigningJwk> {
   return signingKey;
 }
 
+/** A signing key for `alg` other than RS256 (PS256: RSA; ES256: P-256; EdDSA: Ed25519). */
+async function signingKeyFor(alg: 'PS256' | 'ES256' | 'EdDSA'): Promise<SigningJwk> {
+  const generate = promisify(generateKeyPair) as (type: string, options: object) => Promise<{ privateKey: KeyObject }>;
+  const { privateKey } =
+    alg === 'PS256'
+      ? await generate('rsa', { modulusLength: 2048 })
+      : alg === 'ES256'
+        ? await generate('ec', { namedCurve: 'P-256' })
+        : await generate('ed25519', {});
+  return { ...privateKey.export({ format: 'jwk' }), kid: randomUUID(), alg, use: 'sig' };
+}
+
 /**
  * oidc-provider's default prompts, except that native clients are not asked to consent on every authorization
  * (its `native_client_prompt` check, after RFC 8252 §8.6). Wristband's first-party apps are not, and a live
@@ -215,7 +242,8 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   const introspectorSecret = randomBytes(24).toString('base64url');
   const offlineChallenges = new Set<string>();
   const offlineRequested = (source: GrantSource): boolean =>
-    source.scopes.has('offline_access') || (source.codeChallenge !== undefined && offlineChallenges.has(source.codeChallenge));
+    source.scopes.has('offline_access') ||
+    (!options.offlineAccessNeedsConsent && source.codeChallenge !== undefined && offlineChallenges.has(source.codeChallenge));
 
   const counts: GrantCounts = { authorizationCode: 0, refreshToken: 0, revocation: 0, tokenEndpointErrors: 0 };
   type RequestEntry = { method: string; path: string; at: number; status?: number };
@@ -269,16 +297,20 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     onRequest,
     onResponse,
   });
-  const issuer = edge.url;
+  const base = edge.url;
+  const issuer = options.issuerTrailingSlash ? `${base}/` : base;
   const port = Number(new URL(issuer).port);
 
-  let signingKeys: SigningJwk[] = [await rs256Key()];
+  const alg = options.idTokenSigningAlg ?? 'RS256';
+  let signingKeys: SigningJwk[] = alg === 'RS256' ? [await rs256Key()] : [await signingKeyFor(alg), await rs256Key()];
   const provider = new Provider(issuer, {
     clients: [
       {
         client_id: clientId,
         application_type: 'native',
-        token_endpoint_auth_method: 'none',
+        token_endpoint_auth_method: options.clientSecret === undefined ? 'none' : (options.tokenEndpointAuthMethod ?? 'client_secret_basic'),
+        ...(options.clientSecret === undefined ? {} : { client_secret: options.clientSecret }),
+        ...(alg === 'RS256' ? {} : { id_token_signed_response_alg: alg }),
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
         redirect_uris: options.redirectUris ?? ['com.example.broker:/callback', 'http://127.0.0.1/callback'],
@@ -299,11 +331,11 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     // devInteractions accept any login name; it becomes the subject.
     findAccount: (_ctx: unknown, sub: string) => ({
       accountId: sub,
-      claims: () => ({ sub, email: `${sub}@example.test`, email_verified: true }),
+      claims: () => ({ sub, email: `${sub}@example.test`, email_verified: true, preferred_username: sub }),
     }),
-    scopes: ['openid', 'offline_access', 'email'],
-    claims: { openid: ['sub'], email: ['email', 'email_verified'] },
-    conformIdTokenClaims: false, // put scope-requested claims (email) in the ID token, not only in userinfo
+    scopes: ['openid', 'offline_access', 'email', 'profile'],
+    claims: { openid: ['sub'], email: ['email', 'email_verified'], profile: ['preferred_username'] },
+    conformIdTokenClaims: options.idTokenOnlySub === true, // false: scope-requested claims (email) in the ID token too
     clockTolerance: 0, // else tokens stay valid 15 s past their exp
     interactions: { policy: interactionPolicyWithoutNativeConsent() },
     pkce: { required: () => true }, // S256 is the only method oidc-provider 9 supports
@@ -382,15 +414,15 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
   internal.on('request', provider.callback());
 
   const endpoints: TestIdpEndpoints = {
-    discovery: `${issuer}/.well-known/openid-configuration`,
-    authorization: issuer + routes.authorization,
-    token: issuer + routes.token,
-    revocation: issuer + routes.revocation,
-    userinfo: issuer + routes.userinfo,
-    jwks: issuer + routes.jwks,
-    endSession: issuer + routes.end_session,
-    ...(options.wristbandRoutes ? { logout: issuer + WRISTBAND_LOGOUT } : {}),
-    introspection: issuer + routes.introspection,
+    discovery: `${base}/.well-known/openid-configuration`,
+    authorization: base + routes.authorization,
+    token: base + routes.token,
+    revocation: base + routes.revocation,
+    userinfo: base + routes.userinfo,
+    jwks: base + routes.jwks,
+    endSession: base + routes.end_session,
+    ...(options.wristbandRoutes ? { logout: base + WRISTBAND_LOGOUT } : {}),
+    introspection: base + routes.introspection,
   };
 
   // Straight to the provider's own port: no faults, not in `requests`. (The response names no URLs, so the

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../daemon/config.js';
 import { diffConfigs, isEmptyDiff, sameValue } from '../../daemon/config-reload.js';
+import { Secret } from '../../daemon/secret.js';
 
 const issuer = 'https://login.example.com';
 const profile = (overrides: Record<string, unknown> = {}) => ({ issuer, clientId: 'app', ...overrides });
@@ -76,5 +77,11 @@ describe('sameValue', () => {
     expect(sameValue({ a: {} }, { a: [] })).toBe(false);
     expect(sameValue({ a: 1 }, { a: 1, b: 2 })).toBe(false);
     expect(sameValue(null, {})).toBe(false);
+  });
+
+  it('compares secrets by what they hold (a Secret shows no keys)', () => {
+    expect(sameValue({ clientSecret: new Secret('a') }, { clientSecret: new Secret('a') })).toBe(true);
+    expect(sameValue({ clientSecret: new Secret('a') }, { clientSecret: new Secret('b') })).toBe(false);
+    expect(sameValue({ clientSecret: new Secret('a') }, { clientSecret: {} })).toBe(false);
   });
 });

@@ -60,6 +60,8 @@ describe('config defaults', () => {
       onRefreshFailure: 'relogin',
       reloginBrowser: 'on-demand',
       notify: true,
+      offlineAccessConsent: false,
+      tokenEndpointAuthMethod: 'none',
     });
   });
 

@@ -101,6 +101,7 @@ describe('parseDiscoveryDocument (OIDC Discovery §3, §4.3)', () => {
       logoutStyle: 'oidc',
       authorizationResponseIssParameterSupported: true,
       idTokenSigningAlgValuesSupported: ['RS256', 'HS256'],
+      endpointSources: { revocationEndpoint: 'openid-configuration', endSessionEndpoint: 'openid-configuration' },
     });
   });
 
@@ -152,7 +153,8 @@ describe('discover and resolveProviderMetadata against a local server', () => {
 
   beforeAll(async () => {
     server = http.createServer((req, res) => {
-      hits++;
+      // The RFC 8414 lookups that complete a document are counted in test/unit/oauth-authorization-server-metadata.test.ts.
+      if (!req.url?.includes('/.well-known/oauth-authorization-server')) hits++;
       if (req.url === '/.well-known/openid-configuration') {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(served));
       } else if (req.url === '/broken/.well-known/openid-configuration') {

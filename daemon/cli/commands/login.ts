@@ -43,7 +43,7 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     if (process.stderr.isTTY) process.stderr.write('\n');
     if (values.json) context.out(JSON.stringify(result, null, 2));
     else {
-      const who = result.email ?? result.subject;
+      const who = result.email ?? result.username ?? result.subject;
       const until = result.expiresAt === undefined ? '' : `; access token valid until ${new Date(result.expiresAt).toLocaleTimeString()}`;
       context.out(`Signed in to ${result.profile}${who ? ` as ${who}` : ''}${until}.`);
       if (result.previousSubject !== undefined) {

@@ -99,7 +99,7 @@ function profileRow(p: ProfileStatus, now: number): string[] {
   return [
     p.isDefault ? `${p.name} *` : p.name,
     p.reason ? `${p.state} (${p.reason})` : p.state,
-    p.email ?? p.subject ?? '-',
+    p.email ?? p.username ?? p.subject ?? '-',
     p.expiresAt === undefined ? '-' : relative(p.expiresAt, now),
     p.nextRefreshAt === undefined ? '-' : relative(p.nextRefreshAt, now),
     last,
