@@ -27,6 +27,8 @@ import type { WristbandConfig } from './oauth/wristband.js';
 
 export type RefreshFailurePolicy = 'relogin' | 'logout';
 export type ReloginBrowser = 'on-demand' | 'immediately';
+/** How the user signs in: the system browser (RFC 8252) or a code entered on another device (RFC 8628). */
+export type LoginFlow = 'browser' | 'device';
 
 export interface RetryConfig {
   /** Attempts per refresh before the session waits for its next backoff slot. @default 3 */
@@ -71,6 +73,8 @@ export interface ProfileConfig {
   readonly onRefreshFailure: RefreshFailurePolicy;
   /** @default "on-demand" */
   readonly reloginBrowser: ReloginBrowser;
+  /** "device": every sign-in uses the device authorization grant (RFC 8628). @default "browser" */
+  readonly flow: LoginFlow;
 }
 
 export interface BrokerConfig {
@@ -133,6 +137,7 @@ const profileShape = object(
     ),
     onRefreshFailure: optional(oneOf(['relogin', 'logout'] as const)),
     reloginBrowser: optional(oneOf(['on-demand', 'immediately'] as const)),
+    flow: optional(oneOf(['browser', 'device'] as const)),
   },
   { strict: true },
 );
@@ -257,6 +262,12 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
   const redirectUri = raw.redirectUri ?? 'loopback';
   checkRedirectUri(redirectUri, `${field}.redirectUri`);
   if (raw.postLogoutRedirectUri !== undefined) checkRedirectUri(raw.postLogoutRedirectUri, `${field}.postLogoutRedirectUri`);
+  if (wristband && raw.flow === 'device') {
+    // Wristband documents no device authorization endpoint (RFC 8628): none is invented.
+    throw new BrokerError('BAD_REQUEST', `${field}.flow: the wristband preset has no device authorization endpoint; use "browser"`, {
+      field: `${field}.flow`,
+    });
+  }
   const retry = raw.refresh?.retry;
   const baseDelayMs = retry?.baseDelayMs ?? 1_000;
   const maxDelayMs = retry?.maxDelayMs ?? 300_000;
@@ -285,5 +296,6 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
     },
     onRefreshFailure: raw.onRefreshFailure ?? 'relogin',
     reloginBrowser: raw.reloginBrowser ?? 'on-demand',
+    flow: raw.flow ?? 'browser',
   };
 }

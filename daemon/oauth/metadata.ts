@@ -67,6 +67,7 @@ export function parseDiscoveryDocument(document: Record<string, unknown>, expect
   const revocationEndpoint = optionalEndpoint(document['revocation_endpoint'], 'revocation_endpoint');
   const endSessionEndpoint = optionalEndpoint(document['end_session_endpoint'], 'end_session_endpoint');
   const userinfoEndpoint = optionalEndpoint(document['userinfo_endpoint'], 'userinfo_endpoint');
+  const deviceAuthorizationEndpoint = optionalEndpoint(document['device_authorization_endpoint'], 'device_authorization_endpoint');
   return {
     issuer: expectedIssuer,
     authorizationEndpoint: checkEndpointUrl(document['authorization_endpoint'], 'authorization_endpoint'),
@@ -74,6 +75,7 @@ export function parseDiscoveryDocument(document: Record<string, unknown>, expect
     ...(revocationEndpoint === undefined ? {} : { revocationEndpoint }),
     ...(endSessionEndpoint === undefined ? {} : { endSessionEndpoint }),
     ...(userinfoEndpoint === undefined ? {} : { userinfoEndpoint }),
+    ...(deviceAuthorizationEndpoint === undefined ? {} : { deviceAuthorizationEndpoint }),
     jwksUri: checkEndpointUrl(document['jwks_uri'], 'jwks_uri'),
     logoutStyle: 'oidc',
     // RFC 9207 §3: absent means false.

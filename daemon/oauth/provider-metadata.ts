@@ -6,6 +6,8 @@ export interface ProviderMetadata {
   readonly revocationEndpoint?: string;
   readonly endSessionEndpoint?: string;
   readonly userinfoEndpoint?: string;
+  /** RFC 8628 §4 `device_authorization_endpoint`: the provider supports signing in without a browser here. */
+  readonly deviceAuthorizationEndpoint?: string;
   readonly jwksUri: string;
   /** How to build the logout URL: OIDC RP-Initiated Logout, or Wristband's `/api/v1/logout`. */
   readonly logoutStyle: 'oidc' | 'wristband';

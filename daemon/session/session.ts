@@ -17,7 +17,9 @@ import type { ProviderMetadata } from '../oauth/index.js';
 import type { Secret } from '../secret.js';
 import type { StoredTokens } from '../store/types.js';
 import { randomUrlSafe } from '../oauth/pkce.js';
-import type { LoginOutcome, PendingLogin } from './login-flow.js';
+import type { DeviceLogin, DeviceTokens } from './device-login.js';
+import { deviceCodeGrant } from './device-grant.js';
+import { PendingLogin, type LoginOutcome } from './login-flow.js';
 import { logout, type LogoutOutcome } from './logout.js';
 import { bindingProblem } from './binding.js';
 import { FailurePolicy } from './failure-policy.js';
@@ -77,6 +79,8 @@ export class Session {
       openBrowser: deps.openBrowser,
       onLoopbackCallback: deps.onLoopbackCallback,
       ...(deps.startListener === undefined ? {} : { startListener: deps.startListener }),
+      http: deps.http,
+      onDeviceTokens: (login, tokens) => this.completeDeviceLogin(login, tokens),
       now: this.now,
       // After a permanent failure under policy "logout", the next sign-in must ask for credentials.
       sessionParams: (): Record<string, string> =>
@@ -110,8 +114,10 @@ export class Session {
     return this.deps.metadata();
   }
 
+  /** The browser sign-in under way, which a redirect may complete (a device sign-in completes itself). */
   get pendingLogin(): PendingLogin | undefined {
-    return this.logins.pending;
+    const pending = this.logins.pending;
+    return pending instanceof PendingLogin ? pending : undefined;
   }
 
   /** The keychain could not be read at start; try again when an app asks. */
@@ -551,8 +557,28 @@ export class Session {
     }
   }
 
+  /**
+   * The user approved a device sign-in (RFC 8628 §3.5): the tokens are checked, stored and installed
+   * exactly as after a browser sign-in (signedIn), in the session's queue.
+   */
+  private async completeDeviceLogin(login: DeviceLogin, tokens: DeviceTokens): Promise<void> {
+    if (this.logins.pending !== login) return; // cancelled or replaced meanwhile
+    this.logins.take(login);
+    try {
+      login.succeed(await this.queue.add(async () => this.signedIn(await deviceCodeGrant(this.tokenRequestDeps(), login.metadata, tokens))));
+    } catch (error) {
+      const failure = error instanceof BrokerError ? error : new BrokerError('LOGIN_FAILED', `${this.name}: the sign-in failed unexpectedly`);
+      if (!(error instanceof BrokerError)) this.deps.log.error({ err: error }, 'unexpected error completing a device sign-in');
+      this.logins.end(login, failure);
+    }
+  }
+
   private async exchange(login: PendingLogin, code: Secret): Promise<LoginOutcome> {
-    const tokens = await authorizationCodeGrant(this.tokenRequestDeps(), login, code);
+    return this.signedIn(await authorizationCodeGrant(this.tokenRequestDeps(), login, code));
+  }
+
+  /** A sign-in's validated tokens: keychain first, then the session is live and the apps are told. */
+  private async signedIn(tokens: StoredTokens): Promise<LoginOutcome> {
     const subject = tokens.subject!;
     // Keychain first: a login whose tokens cannot be kept fails, and the previous session stays.
     await this.deps.store.save(this.name, tokens);

@@ -59,6 +59,7 @@ describe('config defaults', () => {
       refresh: { leadSeconds: 60, jitterSeconds: 5, minValidSeconds: 30, retry: { limit: 3, baseDelayMs: 1000, maxDelayMs: 300000 } },
       onRefreshFailure: 'relogin',
       reloginBrowser: 'on-demand',
+      flow: 'browser',
     });
   });
 
