@@ -179,6 +179,35 @@ describe('tokenbroker login --device (the CLI)', () => {
     expect(JSON.parse(lines[1]!)).toMatchObject({ profile: 'main', state: 'active', subject: 'alice' });
   });
 
+  it('on a terminal: a QR code of verification_uri_complete, and a live progress line', async () => {
+    const { harness, app } = await daemon();
+    // `script` gives the CLI a pseudo-terminal for stdout and stderr, as a user's shell would.
+    const command = `${process.execPath} ${CLI} login --device`;
+    const child = spawn('script', ['-qfec', command, '/dev/null'], { env: { ...process.env, ...harness.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    cleanups.push(() => Promise.resolve(child.kill('SIGKILL')));
+    await waitFor(
+      () => output.includes('Waiting for you to confirm'),
+      20_000,
+      () => `progress line; output: ${output}`,
+    );
+    // The app joins the CLI's sign-in and learns the same code.
+    const { pending, done } = deviceLogin(app);
+    const shown = await pending;
+    expect(shown.joined).toBe(true);
+    const complete = shown.device!.verificationUriComplete!;
+    const { renderUnicodeCompact } = await import('uqr');
+    const qr = renderUnicodeCompact(complete, { border: 1 });
+    expect(output.replace(/\r\n/g, '\n')).toContain(qr);
+    expect(output).toContain(shown.device!.userCode);
+    await user.confirm(complete);
+    expect(await done).toMatchObject({ subject: 'alice' });
+    expect(await exited).toBe(0);
+    expect(output).toContain('Signed in to main as alice@example.test');
+  });
+
   it('a browser sign-in over SSH (no display) says that --device exists, when the provider supports it', async () => {
     const { harness } = await daemon();
     const env: NodeJS.ProcessEnv = { ...process.env, ...harness.env, SSH_CONNECTION: '10.0.0.2 50000 10.0.0.1 22' };
