@@ -139,7 +139,7 @@ export class Broker {
 
     login: async (params, context) => {
       const session = this.session(params.profile);
-      const { login, joined } = await session.startLogin({ openBrowser: params.openBrowser ?? true, ...(params.device ? { device: true } : {}) });
+      const { login, joined } = await session.startSignIn({ openBrowser: params.openBrowser ?? true, ...(params.device ? { device: true } : {}) });
       if (!params.wait) {
         if (login instanceof DeviceLogin) {
           // RFC 8628 §3.3: what the user needs on the other device (never the device code).

@@ -97,7 +97,7 @@ export class Session {
       profile: deps.profile,
       log: deps.log,
       endProviderSession: (ended, options) => this.endProviderSession(ended, options),
-      startLogin: () => this.startLogin({ openBrowser: true }),
+      startLogin: () => this.startSignIn({ openBrowser: true }),
     });
   }
 
@@ -516,9 +516,18 @@ export class Session {
 
   // ---- login -----------------------------------------------------------------------------------
 
-  /** Starts a browser login, or joins the one under way (or being set up); see login-slot.ts. */
-  startLogin(options: LoginStartOptions): Promise<LoginStart> {
+  /** Starts a sign-in (browser, or device per `options.device` or the profile's flow), or joins the one under way; see login-slot.ts. */
+  startSignIn(options: LoginStartOptions): Promise<LoginStart> {
     return this.logins.start(options);
+  }
+
+  /** Starts a browser login, or joins the one under way; LOGIN_IN_PROGRESS when that is a device sign-in. */
+  async startLogin(options: LoginStartOptions): Promise<{ readonly login: PendingLogin; readonly joined: boolean }> {
+    const { login, joined } = await this.logins.start(options);
+    if (!(login instanceof PendingLogin)) {
+      throw new BrokerError('LOGIN_IN_PROGRESS', `${this.name}: a device sign-in is under way; enter its code (tokenbroker login shows it) or cancel it`);
+    }
+    return { login, joined };
   }
 
   cancelLogin(): boolean {

@@ -57,8 +57,8 @@ async function poll(answers: Answer[], options: { intervalSeconds?: number; expi
     },
     onPoll: (state) => states.push(state),
   }).then(
-    (tokens) => ({ tokens }),
-    (error: unknown) => ({ error }),
+    (tokens): { tokens?: TokenSet; error?: unknown } => ({ tokens }),
+    (error: unknown): { tokens?: TokenSet; error?: unknown } => ({ error }),
   );
   return { waits, pollTimes, states, outcome, polls: pollTimes.length };
 }
