@@ -4,13 +4,19 @@
  * device" (it opens the verification URI and confirms there), gnome-keyring as the keychain.
  */
 import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { BrokerError, type BrokerClient, type LoginResult } from '../../client/index.js';
 import { idpProfile, startBroker, type BrokerHarness } from '../support/broker.js';
-import { CLI, runCli, waitFor } from '../support/daemon.js';
+import { CLI, ROOT, runCli, waitFor } from '../support/daemon.js';
 import { launchDeviceUser, type DeviceUser } from '../support/device-user.js';
 import { startTestIdp, type TestIdp } from '../support/idp.js';
+import { validate } from '../support/json-schema.js';
 import { client, recordEvents, storedEntry, tokenEndpointRequests } from '../support/refresh-e2e.js';
+
+const schema = JSON.parse(fs.readFileSync(path.join(ROOT, 'proto/schema.json'), 'utf8')) as Record<string, unknown>;
+const conforms = (name: string, value: unknown) => validate(schema, { $ref: `#/$defs/${name}` }, value);
 
 let idp: TestIdp;
 let user: DeviceUser;
@@ -60,11 +66,13 @@ describe('device sign-in (RFC 8628) against oidc-provider', () => {
     expect(shown.device?.intervalSeconds).toBe(1);
     expect(shown.timesOutAt).toBe(shown.device?.expiresAt);
     expect(JSON.stringify(shown)).not.toMatch(/device_code|deviceCode/);
+    expect(conforms('result.login', shown)).toEqual([]); // proto/schema.json describes the new fields
     expect((await app.status()).profiles[0]).toMatchObject({ state: 'logging-in', loginStartedAt: shown.startedAt });
 
     await user.confirm(shown.device!.verificationUriComplete!);
     const result = await done;
     expect(result).toMatchObject({ profile: 'main', state: 'active', subject: 'alice', email: 'alice@example.test' });
+    expect(conforms('result.login', result)).toEqual([]);
     // Apps saw it as they see a browser sign-in.
     expect(events.map((e) => e.event)).toEqual(expect.arrayContaining(['stateChanged', 'loggedIn']));
     expect(events.find((e) => e.event === 'stateChanged')?.data).toMatchObject({ state: 'logging-in', previous: 'logged-out' });
