@@ -51,6 +51,7 @@ async function poll(answers: Answer[], options: { intervalSeconds?: number; expi
     signal: options.signal ?? new AbortController().signal,
     exchange: () => {
       pollTimes.push(now);
+      if (pollTimes.length > 1000) return Promise.reject(new Error('runaway polling')); // a broken poller must end
       const answer = script.shift();
       if (answer === undefined) return Promise.reject(providerError({ error: 'authorization_pending' }));
       return answer === 'tokens' ? Promise.resolve(TOKENS) : Promise.reject(providerError(answer));
@@ -91,7 +92,7 @@ describe('polling the token endpoint (RFC 8628 §3.4–3.5)', () => {
   it('access_denied (the user declined) ends the sign-in with LOGIN_FAILED', async () => {
     const run = await poll([pending, { error: 'access_denied' }, 'tokens']);
     expect(run.polls).toBe(2);
-    expect(run.outcome.error).toMatchObject({ code: 'LOGIN_FAILED', message: expect.stringContaining('access_denied') as unknown });
+    expect(run.outcome.error).toMatchObject({ code: 'LOGIN_FAILED', message: expect.stringContaining('declined at the provider (access_denied)') as unknown });
   });
 
   it('stops at the code’s own expiry (expires_in): one last poll at the expiry, then LOGIN_TIMEOUT', async () => {
