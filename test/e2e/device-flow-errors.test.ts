@@ -111,6 +111,14 @@ describe('device sign-in: the token endpoint’s answers (RFC 8628 §3.5)', () =
     expect(provider.polls.length).toBeLessThanOrEqual(4);
   });
 
+  it('the ID token is checked as after a browser sign-in: one for another audience is refused, nothing is stored', async () => {
+    const { harness, app } = await world({ answers: ['tokens'], idTokenAudience: 'someone-else' });
+    const { error } = await signIn(app);
+    expect(error).toMatchObject({ code: 'LOGIN_FAILED', message: expect.stringMatching(/aud/) as unknown });
+    expect(await storedEntry(harness)).toBeUndefined();
+    expect((await app.status()).profiles[0]?.state).toBe('logged-out');
+  });
+
   it('a provider without a device_authorization_endpoint: login --device fails at once and says what to do', async () => {
     const { provider, app } = await world({ answers: ['tokens'], deviceEndpoint: false }, {});
     const { error } = await signIn(app, true);

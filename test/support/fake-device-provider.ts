@@ -23,6 +23,8 @@ export interface FakeDeviceProviderOptions {
   readonly deviceEndpoint?: boolean;
   /** @default 'device-test' */
   readonly clientId?: string;
+  /** The ID token's `aud`; @default the client id (another value makes the token one the broker must refuse) */
+  readonly idTokenAudience?: string;
 }
 
 export interface FakeDeviceProvider {
@@ -55,7 +57,7 @@ export async function startFakeDeviceProvider(options: FakeDeviceProviderOptions
     new SignJWT({ email: 'dora@example.test' })
       .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
       .setIssuer(issuer)
-      .setAudience(clientId)
+      .setAudience(options.idTokenAudience ?? clientId)
       .setSubject('dora')
       .setIssuedAt()
       .setExpirationTime('10m')
