@@ -291,10 +291,20 @@ export class Session {
   }
 
   private noSession(): never {
+    const device = this.deps.profile.flow === 'device';
     if (this.stateValue === 'login-required' && this.policy.appAsked()) {
-      throw new BrokerError('LOGIN_REQUIRED', `${this.name}: the session ended (${this.reason ?? 'signed out'}); a browser window was opened to sign in again`);
+      const how = device
+        ? `a device sign-in was started ("tokenbroker login --profile ${this.name}" shows its code)`
+        : 'a browser window was opened to sign in again';
+      throw new BrokerError('LOGIN_REQUIRED', `${this.name}: the session ended (${this.reason ?? 'signed out'}); ${how}`);
     }
-    const hint = this.logins.pending ? 'a sign-in is in progress in the browser' : `run "tokenbroker login --profile ${this.name}"`;
+    const pending = this.logins.pending;
+    const hint =
+      pending === undefined
+        ? `run "tokenbroker login --profile ${this.name}"`
+        : pending instanceof PendingLogin
+          ? 'a sign-in is in progress in the browser'
+          : `a device sign-in is in progress ("tokenbroker login --profile ${this.name}" shows its code)`;
     throw new BrokerError('LOGIN_REQUIRED', `${this.name}: not signed in; ${hint}`);
   }
 

@@ -159,6 +159,39 @@ describe('device sign-in (RFC 8628) against oidc-provider', () => {
   });
 });
 
+describe('after a device sign-in, a dead refresh token', () => {
+  it('under "flow": "device" the re-login is a device sign-in: no browser, and login joins it with its code', async () => {
+    const { harness, app } = await daemon({ flow: 'device' });
+    const first = deviceLogin(app, { device: false });
+    await user.confirm((await first.pending).device!.verificationUriComplete!);
+    await first.done;
+    const events = await recordEvents(app);
+    const token = await app.getToken();
+    await idp.revokeRefreshToken((await storedEntry(harness))!['refreshToken'] as string);
+    // The app that found the refresh token dead starts the re-login (policy "relogin", on demand): a device sign-in.
+    await expect(app.getToken({ rejected: token.accessToken })).rejects.toMatchObject({
+      code: 'LOGIN_REQUIRED',
+      message: expect.stringContaining('a device sign-in was started') as unknown,
+    });
+    await waitFor(
+      async () => (await app.status()).profiles[0]?.loginStartedAt !== undefined,
+      10_000,
+      () => 'a re-login under way',
+    );
+    await expect(app.getToken()).rejects.toMatchObject({
+      code: 'LOGIN_REQUIRED',
+      message: expect.stringContaining('device sign-in is in progress') as unknown,
+    });
+    await expect(harness.nextBrowserUrl(500)).rejects.toThrow(); // no browser
+    const again = deviceLogin(app, { device: false });
+    const shown = await again.pending;
+    expect(shown.joined).toBe(true);
+    await user.confirm(shown.device!.verificationUriComplete!, { login: 'alice' });
+    expect(await again.done).toMatchObject({ state: 'active', subject: 'alice' });
+    expect(events.some((e) => e.event === 'loginRequired')).toBe(true);
+  });
+});
+
 describe('tokenbroker login --device (the CLI)', () => {
   it('--json: a line with the code and addresses while pending, then the result; no QR code when stdout is not a terminal', async () => {
     const { harness } = await daemon();
