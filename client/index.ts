@@ -74,7 +74,9 @@ export interface LoginOptions extends CallOptions {
   readonly profile?: string;
   /** @default true */
   readonly openBrowser?: boolean;
-  /** Called once the login is under way, with the URL to show if no browser came up. */
+  /** Sign in with a code on another device (RFC 8628), whatever the profile's flow. @default false */
+  readonly device?: boolean;
+  /** Called once the login is under way, with the URL to show if no browser came up (and the code, for a device sign-in). */
   readonly onPending?: (pending: LoginResult) => void;
 }
 
@@ -199,6 +201,7 @@ export class BrokerClient {
     const params = {
       ...(options.profile === undefined ? {} : { profile: options.profile }),
       ...(options.openBrowser === undefined ? {} : { openBrowser: options.openBrowser }),
+      ...(options.device ? { device: true } : {}),
     };
     const pending = await this.request('login', { ...params, wait: false }, options);
     options.onPending?.(pending);

@@ -12,6 +12,7 @@ import type { Logger } from './log.js';
 import type { Caller } from './loopback-listener.js';
 import { clientAuthentication, createHttpClient, extractState, resolveProviderMetadata } from './oauth/index.js';
 import { startClockWatch, type ClockWatch } from './session/clock-watch.js';
+import { DeviceLogin } from './session/device-login.js';
 import { PendingRevocations } from './session/pending-revocations.js';
 import { Session } from './session/session.js';
 import type { TokenStore } from './store/types.js';
@@ -194,8 +195,20 @@ export class Broker {
 
     login: async (params, context) => {
       const session = this.session(params.profile);
-      const { login, joined } = await session.startLogin({ openBrowser: params.openBrowser ?? true });
+      const { login, joined } = await session.startSignIn({ openBrowser: params.openBrowser ?? true, ...(params.device ? { device: true } : {}) });
       if (!params.wait) {
+        if (login instanceof DeviceLogin) {
+          // RFC 8628 §3.3: what the user needs on the other device (never the device code).
+          return {
+            profile: session.name,
+            state: session.state,
+            authorizationUrl: login.url,
+            startedAt: login.startedAt,
+            timesOutAt: login.timesOutAt,
+            joined,
+            device: login.device,
+          };
+        }
         return {
           profile: session.name,
           state: session.state,
@@ -204,6 +217,7 @@ export class Broker {
           startedAt: login.startedAt,
           timesOutAt: login.timesOutAt,
           joined,
+          ...(login.metadata.deviceAuthorizationEndpoint === undefined ? {} : { deviceFlowAvailable: true }),
         };
       }
       const outcome = await login.wait(context.signal);

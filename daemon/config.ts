@@ -29,6 +29,8 @@ import { Secret } from './secret.js';
 export type TokenEndpointAuthMethod = 'none' | 'client_secret_basic' | 'client_secret_post';
 export type RefreshFailurePolicy = 'relogin' | 'logout';
 export type ReloginBrowser = 'on-demand' | 'immediately';
+/** How the user signs in: the system browser (RFC 8252) or a code entered on another device (RFC 8628). */
+export type LoginFlow = 'browser' | 'device';
 
 export interface RetryConfig {
   /** Attempts per refresh before the session waits for its next backoff slot. @default 3 */
@@ -95,6 +97,8 @@ export interface ProfileConfig {
   readonly reloginBrowser: ReloginBrowser;
   /** Show a desktop notification when the session needs a new sign-in (daemon/notify/). @default true */
   readonly notify: boolean;
+  /** "device": every sign-in uses the device authorization grant (RFC 8628). @default "browser" */
+  readonly flow: LoginFlow;
 }
 
 export interface BrokerConfig {
@@ -165,6 +169,7 @@ const profileShape = object(
     onRefreshFailure: optional(oneOf(['relogin', 'logout'] as const)),
     reloginBrowser: optional(oneOf(['on-demand', 'immediately'] as const)),
     notify: optional(boolean),
+    flow: optional(oneOf(['browser', 'device'] as const)),
   },
   { strict: true },
 );
@@ -317,6 +322,12 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
   if (raw.offlineAccessConsent === true && scopes.includes('offline_access') && authorizationParams['prompt'] === undefined) {
     authorizationParams['prompt'] = 'consent';
   }
+  if (wristband && raw.flow === 'device') {
+    // Wristband documents no device authorization endpoint (RFC 8628): none is invented.
+    throw new BrokerError('BAD_REQUEST', `${field}.flow: the wristband preset has no device authorization endpoint; use "browser"`, {
+      field: `${field}.flow`,
+    });
+  }
   const retry = raw.refresh?.retry;
   const baseDelayMs = retry?.baseDelayMs ?? 1_000;
   const maxDelayMs = retry?.maxDelayMs ?? 300_000;
@@ -353,5 +364,6 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
     onRefreshFailure: raw.onRefreshFailure ?? 'relogin',
     reloginBrowser: raw.reloginBrowser ?? 'on-demand',
     notify: raw.notify ?? true,
+    flow: raw.flow ?? 'browser',
   };
 }

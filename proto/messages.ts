@@ -208,6 +208,25 @@ export interface LoginParams {
   readonly wait?: boolean;
   /** Open the system browser. @default true */
   readonly openBrowser?: boolean;
+  /**
+   * Sign in with a code entered on another device (RFC 8628 device authorization grant), whatever the
+   * profile's `flow`. Joins a device sign-in under way; takes over a browser sign-in under way (its
+   * waiters get this one's outcome). @default false (the profile's `flow` decides)
+   */
+  readonly device?: boolean;
+}
+
+/** A device sign-in under way (RFC 8628 §3.2–3.3): what the user enters, and where. */
+export interface DeviceLoginInfo {
+  /** The code the user types at `verificationUri`. */
+  readonly userCode: string;
+  readonly verificationUri: string;
+  /** `verificationUri` with the code in it, when the provider gave one (for a link or a QR code). */
+  readonly verificationUriComplete?: string;
+  /** When the code expires (epoch ms); the sign-in ends then. */
+  readonly expiresAt: number;
+  /** How often the daemon asks the provider whether the user has confirmed (seconds). */
+  readonly intervalSeconds: number;
 }
 
 export interface LoginResult {
@@ -220,6 +239,10 @@ export interface LoginResult {
   readonly timesOutAt?: number;
   /** This request joined a login that was already under way. */
   readonly joined?: boolean;
+  /** While pending, for a device sign-in: the code and where to enter it (`authorizationUrl` is then that URL). */
+  readonly device?: DeviceLoginInfo;
+  /** While pending, for a browser sign-in: the provider also supports device sign-in (`login` with `device: true`). */
+  readonly deviceFlowAvailable?: boolean;
   /** Once complete: */
   readonly subject?: string;
   readonly email?: string;

@@ -148,7 +148,7 @@ const paramChecks: ParamChecks = {
     waitMs: optional(integer({ min: 0, max: 120_000 })),
     rejected: optional(string({ min: 1, max: 16_384, what: 'the access token the API rejected' })),
   }),
-  login: object({ profile: optional(profileName), wait: optional(boolean), openBrowser: optional(boolean) }),
+  login: object({ profile: optional(profileName), wait: optional(boolean), openBrowser: optional(boolean), device: optional(boolean) }),
   'login.cancel': object({ profile: optional(profileName) }),
   logout: object({ profile: optional(profileName), openBrowser: optional(boolean) }),
   callback: object({ url: string({ min: 1, max: 16_384, what: 'the redirect URL (at most 16384 characters)' }) }),

@@ -6,6 +6,9 @@
  *   npm run demo                      # opens your browser to sign in (any user name, any password)
  *   npm run demo -- --headless        # signs in with headless Chromium, or by posting the dev form
  *   npm run demo -- --duration 60     # how long the sample app runs (seconds)
+ *   npm run demo -- --headless --device   # a device sign-in (RFC 8628), as over SSH: `tokenbroker login
+ *                                         # --device` shows a code; headless Chromium enters it on the
+ *                                         # provider's page (without --headless: you do)
  *
  * Everything it creates (temp dir, keychain entries under a demo service name) is removed at the end.
  */
@@ -16,7 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { connect, type BrokerClient } from '../client/index.js';
+import { connect, type BrokerClient, type LoginResult } from '../client/index.js';
 import { signInWithDevForm } from '../test/support/dev-form-login.js';
 import { startTestIdp, type TestIdp } from '../test/support/idp.js';
 
@@ -28,6 +31,7 @@ const TOKEN_SECONDS = 10;
 const { values } = parseArgs({
   options: {
     headless: { type: 'boolean', default: false },
+    device: { type: 'boolean', default: false },
     duration: { type: 'string', default: '40' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -111,11 +115,67 @@ async function signInHeadless(authorizationUrl: string): Promise<void> {
   process.stdout.write('  posted the provider\'s dev login form as "demo-user" (no Chromium found)\n');
 }
 
+/**
+ * A device sign-in (RFC 8628), as over SSH: the real `tokenbroker login --device` shows the code (and a
+ * QR code on a terminal); the demo's own client joins that sign-in to learn the code, and headless
+ * Chromium — the "phone" — enters it on the provider's page.
+ */
+async function deviceSignIn(client: BrokerClient, env: NodeJS.ProcessEnv): Promise<LoginResult> {
+  step(
+    headless
+      ? 'Signing in without a browser here: tokenbroker login --device (headless Chromium plays your phone)'
+      : 'Signing in without a browser here: tokenbroker login --device (open the address, enter the code; any name, any password)',
+  );
+  const cli = spawn(process.execPath, [CLI, 'login', '--device'], { env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit'] });
+  const exited = new Promise<number | null>((resolve) => cli.once('exit', resolve));
+  cleanups.push(() => cli.kill('SIGKILL'));
+  // Joins the CLI's sign-in (one sign-in per profile) once it is under way, and learns its code.
+  const deadline = Date.now() + 15_000;
+  while ((await client.status()).profiles[0]?.state !== 'logging-in') {
+    if (cli.exitCode !== null || Date.now() > deadline) throw new Error('tokenbroker login --device did not start a sign-in');
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  const result = await client.login({
+    device: true,
+    onPending: (pending) => {
+      if (!headless) return;
+      const { verificationUriComplete, verificationUri, userCode } = pending.device!;
+      void (async () => {
+        if (!fs.existsSync(CHROMIUM)) throw new Error(`a headless device sign-in needs Chromium at ${CHROMIUM}`);
+        const { launchDeviceUser } = await import('../test/support/device-user.js');
+        const phone = await launchDeviceUser();
+        try {
+          await phone.confirm(verificationUriComplete ?? verificationUri, { userCode, login: 'demo-user' });
+          process.stdout.write(`\n  headless Chromium entered ${userCode} and signed in as "demo-user" on the provider's page\n`);
+        } finally {
+          await phone.close();
+        }
+      })().catch((error: unknown) => process.stderr.write(`  sign-in failed: ${String(error)}\n`));
+    },
+  });
+  const code = await exited;
+  if (code !== 0) throw new Error(`tokenbroker login --device exited with ${code}`);
+  return result;
+}
+
+async function browserSignIn(client: BrokerClient): Promise<LoginResult> {
+  step(headless ? 'Signing in (scripted browser)' : "Signing in: your browser opens the provider's login page (any name, any password)");
+  return client.login({
+    openBrowser: !headless,
+    onPending: (pending) => {
+      process.stdout.write(
+        `  ${headless ? 'sign-in link (one-time; it redirects to the provider)' : 'if no browser opened, visit (once)'}:\n  ${pending.authorizationUrl}\n`,
+      );
+      if (headless) void signInHeadless(pending.authorizationUrl!).catch((error: unknown) => process.stderr.write(`  sign-in failed: ${String(error)}\n`));
+    },
+  });
+}
+
 async function main(): Promise<void> {
   process.stdout.write(`tokenbroker demo — ${headless ? 'headless' : 'interactive'}, ${duration} s of sample app\n`);
 
   step(`Starting a local OpenID provider (oidc-provider; access tokens live ${TOKEN_SECONDS} s)`);
-  const idp: TestIdp = await startTestIdp({ accessTokenTtl: TOKEN_SECONDS });
+  const idp: TestIdp = await startTestIdp({ accessTokenTtl: TOKEN_SECONDS, deviceFlow: true, deviceInterval: 2 });
   cleanups.push(() => idp.close());
   process.stdout.write(`  issuer ${idp.issuer}\n`);
 
@@ -136,6 +196,7 @@ async function main(): Promise<void> {
         redirectUri: 'loopback',
         scopes: ['openid', 'offline_access', 'email'],
         refresh: { jitterSeconds: 1 },
+        ...(values.device ? { flow: 'device' } : {}),
       },
     },
   };
@@ -157,16 +218,7 @@ async function main(): Promise<void> {
   // Sign out at the end: revokes the refresh token and removes the demo's keychain entry.
   cleanups.push(() => runCli(['logout', '--no-browser', '--json'], env));
 
-  step(headless ? 'Signing in (scripted browser)' : "Signing in: your browser opens the provider's login page (any name, any password)");
-  const result = await client.login({
-    openBrowser: !headless,
-    onPending: (pending) => {
-      process.stdout.write(
-        `  ${headless ? 'sign-in link (one-time; it redirects to the provider)' : 'if no browser opened, visit (once)'}:\n  ${pending.authorizationUrl}\n`,
-      );
-      if (headless) void signInHeadless(pending.authorizationUrl!).catch((error: unknown) => process.stderr.write(`  sign-in failed: ${String(error)}\n`));
-    },
-  });
+  const result = values.device ? await deviceSignIn(client, env) : await browserSignIn(client);
   process.stdout.write(`  Signed in as ${result.email ?? result.subject}; token valid until ${new Date(result.expiresAt!).toLocaleTimeString()}\n`);
 
   step('tokenbroker status');

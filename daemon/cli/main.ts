@@ -19,7 +19,7 @@ const COMMANDS: Record<string, { readonly summary: string; load(): Promise<Comma
   profile: { summary: 'add, list, show, use (default) or remove profiles', load: () => import('./commands/profile.js') },
   daemon: { summary: 'run the broker in the foreground (for launchd/systemd)', load: () => import('./commands/daemon.js') },
   status: { summary: 'show the daemon and every profile (--json for scripts)', load: () => import('./commands/status.js') },
-  login: { summary: 'sign in through the browser', load: () => import('./commands/login.js') },
+  login: { summary: 'sign in through the browser (--device: a code on another device)', load: () => import('./commands/login.js') },
   token: { summary: 'print a valid access token (for scripts, kubectl, curl)', load: () => import('./commands/token.js') },
   exec: { summary: 'run a command with a token in its environment', load: () => import('./commands/exec.js') },
   'git-credential': { summary: 'git credential helper (gitcredentials(7))', load: () => import('./commands/git-credential.js') },

@@ -41,3 +41,14 @@ export { authenticateClient, clientAuthentication, type ClientAuthentication } f
 export { validateIdToken, clearJwksCache, ID_TOKEN_ALGORITHMS, type IdTokenClaims, type ValidateIdTokenOptions } from './id-token.js';
 export { preloadProviderModules } from './preload.js';
 export { buildLogoutUrl, type LogoutUrlOptions } from './logout.js';
+export { exchangeDeviceCode, DEVICE_CODE_GRANT_TYPE, type ExchangeDeviceCodeOptions } from './token-endpoint.js';
+export {
+  requestDeviceAuthorization,
+  parseDeviceAuthorizationResponse,
+  pollDeviceTokens,
+  deviceAuthorizationEndpoint,
+  DEFAULT_POLL_INTERVAL_SECONDS,
+  SLOW_DOWN_INCREMENT_SECONDS,
+  type DeviceAuthorization,
+  type PollState,
+} from './device-authorization.js';

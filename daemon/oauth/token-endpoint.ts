@@ -204,3 +204,24 @@ export function jwtLifetimeSeconds(token: string, receivedAt: number): number | 
 export function isLoginRequired(error: unknown): boolean {
   return error instanceof BrokerError && error.code === 'LOGIN_REQUIRED';
 }
+
+/** RFC 8628 §3.4: the grant type of the device access token request. */
+export const DEVICE_CODE_GRANT_TYPE = 'urn:ietf:params:oauth:grant-type:device_code';
+
+export interface ExchangeDeviceCodeOptions extends Common {
+  readonly deviceCode: Secret;
+  /** The scopes requested, the answer's scopes when `scope` is absent. @default [] */
+  readonly requestedScopes?: readonly string[];
+}
+
+/**
+ * RFC 8628 §3.4: one device access token request. Until the user has answered, the provider refuses it
+ * with `authorization_pending` or `slow_down` (§3.5): the caller polls (device-authorization.ts).
+ */
+export function exchangeDeviceCode(options: ExchangeDeviceCodeOptions): Promise<TokenSet> {
+  return requestTokens(
+    options,
+    { grant_type: DEVICE_CODE_GRANT_TYPE, device_code: options.deviceCode.reveal(), client_id: options.clientId },
+    options.requestedScopes ?? [],
+  );
+}

@@ -152,6 +152,16 @@ export class PendingLogin {
     this.listener.close();
   }
 
+  /**
+   * Another sign-in (a device sign-in asked for meanwhile) takes this one's place: the listener closes,
+   * and the apps waiting here get that sign-in's outcome.
+   */
+  handOver(next: Promise<LoginOutcome>): void {
+    if (!this.finish()) return;
+    this.listener.close();
+    next.then(this.resolveOutcome, this.rejectOutcome);
+  }
+
   /** Waits for the outcome, or until `signal` fires (the waiter leaves; the login goes on for others). */
   wait(signal: AbortSignal): Promise<LoginOutcome> {
     if (signal.aborted) return Promise.reject(new BrokerError('LOGIN_CANCELLED', 'the waiting client went away'));

@@ -17,7 +17,9 @@ import type { ProviderMetadata } from '../oauth/index.js';
 import type { Secret } from '../secret.js';
 import type { StoredTokens } from '../store/types.js';
 import { randomUrlSafe } from '../oauth/pkce.js';
-import type { LoginOutcome, PendingLogin } from './login-flow.js';
+import type { DeviceLogin, DeviceTokens } from './device-login.js';
+import { deviceCodeGrant } from './device-grant.js';
+import { PendingLogin, type LoginOutcome } from './login-flow.js';
 import { logout, type LogoutOutcome } from './logout.js';
 import { bindingProblem } from './binding.js';
 import { FailurePolicy } from './failure-policy.js';
@@ -85,6 +87,8 @@ export class Session {
       openBrowser: deps.openBrowser,
       onLoopbackCallback: deps.onLoopbackCallback,
       ...(deps.startListener === undefined ? {} : { startListener: deps.startListener }),
+      http: deps.http,
+      onDeviceTokens: (login, tokens) => this.completeDeviceLogin(login, tokens),
       now: this.now,
       // After a permanent failure under policy "logout", the next sign-in must ask for credentials.
       sessionParams: (): Record<string, string> =>
@@ -103,7 +107,7 @@ export class Session {
       },
       log: deps.log,
       endProviderSession: (ended, options) => this.endProviderSession(ended, options),
-      startLogin: () => this.startLogin({ openBrowser: true }),
+      startLogin: () => this.startSignIn({ openBrowser: true }),
     });
   }
 
@@ -120,8 +124,10 @@ export class Session {
     return this.deps.metadata();
   }
 
+  /** The browser sign-in under way, which a redirect may complete (a device sign-in completes itself). */
   get pendingLogin(): PendingLogin | undefined {
-    return this.logins.pending;
+    const pending = this.logins.pending;
+    return pending instanceof PendingLogin ? pending : undefined;
   }
 
   /** The keychain could not be read at start; try again when an app asks. */
@@ -296,10 +302,20 @@ export class Session {
   }
 
   private noSession(): never {
+    const device = this.deps.profile.flow === 'device';
     if (this.stateValue === 'login-required' && this.policy.appAsked()) {
-      throw new BrokerError('LOGIN_REQUIRED', `${this.name}: the session ended (${this.reason ?? 'signed out'}); a browser window was opened to sign in again`);
+      const how = device
+        ? `a device sign-in was started ("tokenbroker login --profile ${this.name}" shows its code)`
+        : 'a browser window was opened to sign in again';
+      throw new BrokerError('LOGIN_REQUIRED', `${this.name}: the session ended (${this.reason ?? 'signed out'}); ${how}`);
     }
-    const hint = this.logins.pending ? 'a sign-in is in progress in the browser' : `run "tokenbroker login --profile ${this.name}"`;
+    const pending = this.logins.pending;
+    const hint =
+      pending === undefined
+        ? `run "tokenbroker login --profile ${this.name}"`
+        : pending instanceof PendingLogin
+          ? 'a sign-in is in progress in the browser'
+          : `a device sign-in is in progress ("tokenbroker login --profile ${this.name}" shows its code)`;
     throw new BrokerError('LOGIN_REQUIRED', `${this.name}: not signed in; ${hint}`);
   }
 
@@ -522,9 +538,18 @@ export class Session {
 
   // ---- login -----------------------------------------------------------------------------------
 
-  /** Starts a browser login, or joins the one under way (or being set up); see login-slot.ts. */
-  startLogin(options: LoginStartOptions): Promise<LoginStart> {
+  /** Starts a sign-in (browser, or device per `options.device` or the profile's flow), or joins the one under way; see login-slot.ts. */
+  startSignIn(options: LoginStartOptions): Promise<LoginStart> {
     return this.logins.start(options);
+  }
+
+  /** Starts a browser login, or joins the one under way; LOGIN_IN_PROGRESS when that is a device sign-in. */
+  async startLogin(options: LoginStartOptions): Promise<{ readonly login: PendingLogin; readonly joined: boolean }> {
+    const { login, joined } = await this.logins.start(options);
+    if (!(login instanceof PendingLogin)) {
+      throw new BrokerError('LOGIN_IN_PROGRESS', `${this.name}: a device sign-in is under way; enter its code (tokenbroker login shows it) or cancel it`);
+    }
+    return { login, joined };
   }
 
   cancelLogin(): boolean {
@@ -563,8 +588,28 @@ export class Session {
     }
   }
 
+  /**
+   * The user approved a device sign-in (RFC 8628 §3.5): the tokens are checked, stored and installed
+   * exactly as after a browser sign-in (signedIn), in the session's queue.
+   */
+  private async completeDeviceLogin(login: DeviceLogin, tokens: DeviceTokens): Promise<void> {
+    if (this.logins.pending !== login) return; // cancelled or replaced meanwhile
+    this.logins.take(login);
+    try {
+      login.succeed(await this.queue.add(async () => this.signedIn(await deviceCodeGrant(this.tokenRequestDeps(), login.metadata, tokens))));
+    } catch (error) {
+      const failure = error instanceof BrokerError ? error : new BrokerError('LOGIN_FAILED', `${this.name}: the sign-in failed unexpectedly`);
+      if (!(error instanceof BrokerError)) this.deps.log.error({ err: error }, 'unexpected error completing a device sign-in');
+      this.logins.end(login, failure);
+    }
+  }
+
   private async exchange(login: PendingLogin, code: Secret): Promise<LoginOutcome> {
-    const tokens = await authorizationCodeGrant(this.tokenRequestDeps(), login, code);
+    return this.signedIn(await authorizationCodeGrant(this.tokenRequestDeps(), login, code));
+  }
+
+  /** A sign-in's validated tokens: keychain first, then the session is live and the apps are told. */
+  private async signedIn(tokens: StoredTokens): Promise<LoginOutcome> {
     const subject = tokens.subject!;
     // Keychain first: a login whose tokens cannot be kept fails, and the previous session stays.
     await this.deps.store.save(this.name, tokens);

@@ -55,3 +55,19 @@ it('without Chromium the headless demo signs in by posting the dev form', async 
   expect(output).toMatch(/posted the provider's dev login form/);
   expect(output).toMatch(/\[app\] token …/);
 }, 60_000);
+
+it.skipIf(noChromium)(
+  'npm run demo -- --headless --device shows a device sign-in (RFC 8628): the CLI’s code, entered by headless Chromium',
+  async () => {
+    const { code, output } = await demo(['--headless', '--device', '--duration', '5']);
+    expect(code, output).toBe(0);
+    const userCode = /and enter the code\s+([A-Z]{4}-[A-Z]{4})/.exec(output)?.[1];
+    expect(userCode, output).toBeDefined();
+    expect(output).toContain(`headless Chromium entered ${userCode!} and signed in as "demo-user"`);
+    expect(output).toMatch(/Signed in to demo as demo-user@example\.test/);
+    expect(output).toMatch(/demo \*\s+active/);
+    expect(output).toMatch(/\[app\] token …/);
+    expect(output).toMatch(/Done: daemon stopped, refresh token revoked/);
+  },
+  90_000,
+);

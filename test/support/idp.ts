@@ -57,6 +57,15 @@ export interface TestIdpOptions {
   offlineAccessNeedsConsent?: boolean;
   /** ID tokens carry only `sub` and protocol claims; the email is at the UserInfo endpoint alone; @default false */
   idTokenOnlySub?: boolean;
+  /**
+   * RFC 8628 device authorization grant (oidc-provider's `deviceFlow`): a device_authorization_endpoint in
+   * discovery, the user-code pages at `/device` (plain pages, no web fonts); @default false
+   */
+  deviceFlow?: boolean;
+  /** the `interval` put into device authorization responses (oidc-provider sends none: clients use 5 s) */
+  deviceInterval?: number;
+  /** device code lifetime in seconds; @default 600 */
+  deviceCodeTtl?: number;
 }
 
 export interface GrantCounts {
@@ -79,6 +88,10 @@ export interface TestIdpEndpoints {
   /** Wristband's logout endpoint (takes redirect_url); only with `wristbandRoutes` */
   logout?: string;
   introspection: string;
+  /** RFC 8628 device authorization endpoint; only with `deviceFlow` */
+  deviceAuthorization?: string;
+  /** the page where the user enters a device sign-in's code; only with `deviceFlow` */
+  deviceVerification?: string;
 }
 
 export interface TestIdp {
@@ -165,6 +178,34 @@ const WRISTBAND_ROUTES = {
   introspection: '/api/v1/oauth2/introspect',
 };
 const WRISTBAND_LOGOUT = '/api/v1/logout';
+/** oidc-provider's default routes of the device flow (RFC 8628 §3.1 endpoint, and the user's page). */
+const DEVICE_AUTHORIZATION_PATH = '/device/auth';
+
+/**
+ * oidc-provider's device-flow pages without web fonts: the code input (form `op.deviceInputForm`), the
+ * confirmation (form `op.deviceConfirmForm`: "Continue", or "Abort" = `abort=yes`, which the device's
+ * next poll sees as access_denied) and the success page ("Sign-in Success").
+ */
+function deviceFlowFeature(): object {
+  return {
+    enabled: true,
+    userCodeInputSource: (ctx: KoaContext, form: string, _out: unknown, err: { name?: string; userCode?: string } | undefined) => {
+      const message = err ? '<p class="error">The code you entered is incorrect. Try again</p>' : '<p>Enter the code displayed on your device</p>';
+      ctx.body = page('Sign-in', `<h1>Sign-in</h1>${message}${form}<button type="submit" form="op.deviceInputForm">Continue</button>`);
+    },
+    userCodeConfirmSource: (ctx: KoaContext, form: string, _client: unknown, _deviceInfo: unknown, userCode: string) => {
+      ctx.body = page(
+        'Device Login Confirmation',
+        `<h1>Confirm Device</h1><p>The code on your device: <code>${escapeHtml(userCode)}</code></p>${form}` +
+          '<button autofocus type="submit" form="op.deviceConfirmForm">Continue</button>' +
+          '<button type="submit" form="op.deviceConfirmForm" value="yes" name="abort">Abort</button>',
+      );
+    },
+    successSource: (ctx: KoaContext) => {
+      ctx.body = page('Sign-in Success', '<h1>Sign-in Success</h1><p>You can close this page.</p>');
+    },
+  };
+}
 
 const INTROSPECTOR_ID = 'tokenbroker-test-introspector';
 const DAY = 24 * 60 * 60;
@@ -311,7 +352,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         token_endpoint_auth_method: options.clientSecret === undefined ? 'none' : (options.tokenEndpointAuthMethod ?? 'client_secret_basic'),
         ...(options.clientSecret === undefined ? {} : { client_secret: options.clientSecret }),
         ...(alg === 'RS256' ? {} : { id_token_signed_response_alg: alg }),
-        grant_types: ['authorization_code', 'refresh_token'],
+        grant_types: ['authorization_code', 'refresh_token', ...(options.deviceFlow ? ['urn:ietf:params:oauth:grant-type:device_code'] : [])],
         response_types: ['code'],
         redirect_uris: options.redirectUris ?? ['com.example.broker:/callback', 'http://127.0.0.1/callback'],
         post_logout_redirect_uris: options.postLogoutRedirectUris ?? ['com.example.broker:/logged-out', 'http://127.0.0.1/logged-out'],
@@ -342,6 +383,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     routes,
     features: {
       devInteractions: { enabled: true },
+      ...(options.deviceFlow ? { deviceFlow: deviceFlowFeature() } : {}),
       revocation: {
         enabled: true,
         allowedPolicy: (_ctx: unknown, client: { clientId: string }, token: { clientId: string }) => token.clientId === client.clientId,
@@ -379,6 +421,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       Grant: () => 14 * DAY,
       Session: () => 14 * DAY,
       Interaction: () => 60 * 60,
+      DeviceCode: () => options.deviceCodeTtl ?? 600,
     },
     issueRefreshToken: (_ctx: unknown, client: { grantTypeAllowed(type: string): boolean }, source: GrantSource) =>
       client.grantTypeAllowed('refresh_token') && offlineRequested(source),
@@ -409,6 +452,9 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       ctx.url = `${routes.end_session}?${mapped.toString()}`;
     }
     await next();
+    if (options.deviceInterval !== undefined && ctx.method === 'POST' && ctx.path === DEVICE_AUTHORIZATION_PATH && ctx.body && typeof ctx.body === 'object') {
+      ctx.body = { ...(ctx.body as Record<string, unknown>), interval: options.deviceInterval };
+    }
   });
   provider.on('server_error', (_ctx, error) => console.error('test IdP server_error:', error));
   internal.on('request', provider.callback());
@@ -423,6 +469,7 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     endSession: base + routes.end_session,
     ...(options.wristbandRoutes ? { logout: base + WRISTBAND_LOGOUT } : {}),
     introspection: base + routes.introspection,
+    ...(options.deviceFlow ? { deviceAuthorization: base + DEVICE_AUTHORIZATION_PATH, deviceVerification: `${base}/device` } : {}),
   };
 
   // Straight to the provider's own port: no faults, not in `requests`. (The response names no URLs, so the

@@ -62,6 +62,7 @@ describe('config defaults', () => {
       notify: true,
       offlineAccessConsent: false,
       tokenEndpointAuthMethod: 'none',
+      flow: 'browser',
     });
   });
 
