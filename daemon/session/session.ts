@@ -23,7 +23,7 @@ import { bindingProblem } from './binding.js';
 import { FailurePolicy } from './failure-policy.js';
 import { LoginSlot, type LoginStart, type LoginStartOptions } from './login-slot.js';
 import { RefreshTimer } from './refresh-timer.js';
-import { minValidMs, nextAttemptAt, plannedRefreshAt } from './schedule.js';
+import { needsRefresh, nextAttemptAt, plannedRefreshAt } from './schedule.js';
 import { AuthorizationResponseError } from '../oauth/index.js';
 import {
   authorizationCodeGrant,
@@ -236,8 +236,7 @@ export class Session {
       }
       return this.result(await this.refreshWithin(request, true));
     }
-    const wanted = minValidMs(current.savedAt, current.expiresAt, request.minValidSeconds ?? this.deps.profile.refresh.minValidSeconds);
-    if (current.expiresAt - this.now() >= wanted) return this.result(current);
+    if (!needsRefresh(this.now(), current.savedAt, current.expiresAt, this.deps.profile.refresh, request.minValidSeconds)) return this.result(current);
     // No refresh token (the provider issued none): the token is as good as it gets until it expires.
     if (!current.refreshToken && current.expiresAt > this.now()) return this.result(current);
     return this.result(await this.refreshWithin(request, false));
