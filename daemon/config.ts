@@ -71,6 +71,11 @@ export interface ProfileConfig {
   readonly onRefreshFailure: RefreshFailurePolicy;
   /** @default "on-demand" */
   readonly reloginBrowser: ReloginBrowser;
+  /**
+   * The token-request parameter that carries `token.get`'s `resource`, for providers with their own
+   * (Auth0: "audience"). Absent: "resource" (RFC 8707).
+   */
+  readonly audienceParam?: string;
 }
 
 export interface BrokerConfig {
@@ -133,9 +138,24 @@ const profileShape = object(
     ),
     onRefreshFailure: optional(oneOf(['relogin', 'logout'] as const)),
     reloginBrowser: optional(oneOf(['on-demand', 'immediately'] as const)),
+    audienceParam: optional(audienceParamCheck()),
   },
   { strict: true },
 );
+
+/** Parameters of a refresh request the broker sets itself (RFC 6749 §6); `audienceParam` cannot be one. */
+const REFRESH_REQUEST_PARAMS: readonly string[] = ['grant_type', 'refresh_token', 'client_id', 'client_secret', 'scope'];
+
+function audienceParamCheck(): Check<string> {
+  const name = string({ min: 1, max: 64, pattern: /^[A-Za-z0-9_.-]+$/, what: 'a parameter name such as "audience" (letters, digits, "_", ".", "-")' });
+  return (value, field) => {
+    const param = name(value, field);
+    if (REFRESH_REQUEST_PARAMS.includes(param)) {
+      throw new BrokerError('BAD_REQUEST', `${field}: "${param}" is set by the broker; name the provider's audience parameter (e.g. "audience")`, { field });
+    }
+    return param;
+  };
+}
 
 type RawProfile = ReturnType<typeof profileShape>;
 
@@ -285,5 +305,6 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
     },
     onRefreshFailure: raw.onRefreshFailure ?? 'relogin',
     reloginBrowser: raw.reloginBrowser ?? 'on-demand',
+    ...(raw.audienceParam === undefined ? {} : { audienceParam: raw.audienceParam }),
   };
 }
