@@ -2,7 +2,7 @@
  * Soak: tens of refresh cycles of 5-second access tokens while several apps ask continuously. No app may
  * ever receive a token the IdP considers expired, and the IdP sees one refresh grant per cycle.
  *
- * TOKENBROKER_SOAK_CYCLES sets the number of cycles (default 20, ≈ 65 s; each cycle is about two thirds of a
+ * TOKENBROKER_SOAK_CYCLES sets the number of cycles (default 20, ≈ 40 s; each cycle is about two thirds of a
  * token lifetime: the timer refreshes a third early, and the default minValidSeconds sits below that).
  */
 import { afterAll, describe, expect, it } from 'vitest';
