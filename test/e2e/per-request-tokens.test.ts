@@ -118,5 +118,9 @@ describe('token.get with resource and scopes (oidc-provider, resource indicators
     expect(refused.stderr).toMatch(/SCOPE_NOT_GRANTED|not granted/);
     const usage = await runCli(['token', '--resource', 'not a uri'], { env: harness.env });
     expect(usage.code).toBe(2);
+    // exec hands the command the token for that resource.
+    const exec = await runCli(['exec', '--resource', ORDERS, '--', 'sh', '-c', 'printf %s "$TOKENBROKER_ACCESS_TOKEN"'], { env: harness.env });
+    expect(exec.code, exec.stderr).toBe(0);
+    expect(exec.stdout).toBe(printed.accessToken);
   });
 });

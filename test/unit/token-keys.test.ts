@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DerivedTokens, MAX_DERIVED_TOKENS, normalise, tokenKey } from '../../daemon/session/derived-tokens.js';
+import { parseConfig } from '../../daemon/config.js';
 import type { HttpClient } from '../../daemon/oauth/index.js';
 import { refreshAccessToken } from '../../daemon/oauth/token-endpoint.js';
 import { Secret } from '../../daemon/secret.js';
@@ -186,5 +187,20 @@ describe('refreshAccessToken: resource parameters', () => {
     expect(body.get('scope')).toBe('read');
     expect(body.get('refresh_token')).toBe('rt');
     expect(set.scopes).toEqual(['read']);
+  });
+});
+
+describe('config: audienceParam', () => {
+  const profile = (audienceParam: unknown) => ({ profiles: { main: { issuer: 'https://idp.example.test', clientId: 'c', audienceParam } } });
+  it('names the parameter that carries resource; absent, none is set (RFC 8707 "resource" is used)', () => {
+    expect(parseConfig(profile('audience')).profiles.get('main')!.audienceParam).toBe('audience');
+    expect(parseConfig(profile(undefined)).profiles.get('main')!.audienceParam).toBeUndefined();
+  });
+  it('refuses a parameter the broker sets itself, or one that is not a parameter name, naming the field', () => {
+    for (const bad of ['refresh_token', 'scope', 'grant_type', 'a b', '', 7]) {
+      expect(() => parseConfig(profile(bad)), JSON.stringify(bad)).toThrow(
+        expect.objectContaining({ code: 'CONFIG_INVALID', field: 'profiles.main.audienceParam' }),
+      );
+    }
   });
 });
