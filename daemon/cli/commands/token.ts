@@ -27,7 +27,8 @@ token of its own, cached and refreshed by the daemon:
 Formats (--format):
   token            the access token alone (default)
   header           Authorization: Bearer <token>
-  json             {profile, accessToken, tokenType, expiresAt, scopes} (expiresAt in epoch ms)
+  json             {profile, accessToken, tokenType, expiresAt, scopes} (expiresAt in epoch ms; plus
+                   resource with --resource, kind "id" with --id-token)
   env              shell-quoted export lines: TOKENBROKER_ACCESS_TOKEN, TOKENBROKER_TOKEN_TYPE,
                    TOKENBROKER_EXPIRES_AT (RFC 3339, UTC), TOKENBROKER_PROFILE; use with eval "$(…)"
   exec-credential  a kubectl ExecCredential (client.authentication.k8s.io/v1 or v1beta1, the version
