@@ -67,13 +67,13 @@ export function minValidMs(issuedAt: number, expiresAt: number, refresh: Refresh
 }
 
 /**
- * Whether `token.get` must refresh before answering (a token with less left than minValidMs), unless it
- * was issued within the margin: that one is served as it is (its `expiresAt` says how long it is valid).
+ * Whether `token.get` must refresh before answering: the token has expired, or has less left than
+ * minValidMs. The cap at the lifetime minus the margin is the refresh-storm guard: a token issued less than
+ * the margin ago has more left than any request can ask (left = lifetime − age > lifetime − margin), so
+ * it is never refreshed again for minValidSeconds, however much an app asks.
  */
 export function needsRefresh(now: number, issuedAt: number, expiresAt: number, refresh: RefreshConfig, explicitSeconds?: number): boolean {
-  if (expiresAt <= now) return true;
-  if (expiresAt - now >= minValidMs(issuedAt, expiresAt, refresh, explicitSeconds)) return false;
-  return now - issuedAt >= minValidMarginMs(issuedAt, expiresAt);
+  return expiresAt <= now || expiresAt - now < minValidMs(issuedAt, expiresAt, refresh, explicitSeconds);
 }
 
 /**

@@ -19,6 +19,8 @@ describe('minValidMs and needsRefresh (pure)', () => {
     expect(minValidMs(T, T + 30 * MINUTE, refresh, 20 * 60)).toBe(20 * MINUTE);
     expect(needsRefresh(T + 15 * MINUTE, T, T + 30 * MINUTE, refresh, 20 * 60)).toBe(true);
     expect(needsRefresh(T + 9 * MINUTE, T, T + 30 * MINUTE, refresh, 20 * 60)).toBe(false); // 21 min left
+    expect(needsRefresh(T + 10 * MINUTE, T, T + 30 * MINUTE, refresh, 20 * 60)).toBe(false); // exactly 20 min left
+    expect(needsRefresh(T + 10 * MINUTE + 1, T, T + 30 * MINUTE, refresh, 20 * 60)).toBe(true);
   });
 
   it('more than the token lives is honoured up to the lifetime minus the margin (5 s, a tenth of short lifetimes)', () => {
