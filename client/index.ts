@@ -22,6 +22,7 @@ import type {
   ResultOf,
   StatusResult,
   TokenGetParams,
+  TokenKind,
   TokenResult,
 } from '../proto/messages.js';
 import { withSignal } from './abort.js';
@@ -68,6 +69,12 @@ export interface TokenOptions extends CallOptions {
   readonly minValidSeconds?: number;
   /** An access token your API rejected with 401: get a newer one (see `fetch`). */
   readonly rejected?: string;
+  /** Only these of the granted scopes (a narrower token, cached apart). SCOPE_NOT_GRANTED for one never granted. */
+  readonly scopes?: readonly string[];
+  /** The API(s) the token is for: RFC 8707 resource indicators (absolute URIs). */
+  readonly resource?: string | readonly string[];
+  /** "id": the session's ID token (in `accessToken`; the answer has `kind: "id"`). @default "access" */
+  readonly kind?: TokenKind;
 }
 
 export interface LoginOptions extends CallOptions {
@@ -159,6 +166,9 @@ export class BrokerClient {
     if (options.profile !== undefined) params.profile = options.profile;
     if (options.minValidSeconds !== undefined) params.minValidSeconds = options.minValidSeconds;
     if (options.rejected !== undefined) params.rejected = options.rejected;
+    if (options.scopes !== undefined) params.scopes = options.scopes;
+    if (options.resource !== undefined) params.resource = typeof options.resource === 'string' ? [options.resource] : options.resource;
+    if (options.kind !== undefined) params.kind = options.kind;
     // Let the daemon answer (IDP_UNAVAILABLE with retryAt) before our own timeout fires.
     params.waitMs = Math.max(0, Math.min(120_000, timeoutMs - 500));
     return this.request('token.get', params, options);
@@ -169,10 +179,13 @@ export class BrokerClient {
    * that token (so the broker refreshes once for every app that saw it) and retries once.
    */
   async fetch(input: string | URL, init: RequestInit & TokenOptions = {}): Promise<Response> {
-    const { profile, minValidSeconds, signal, timeoutMs, ...requestInit } = init;
+    const { profile, minValidSeconds, scopes, resource, kind, signal, timeoutMs, ...requestInit } = init;
     const tokenOptions: TokenOptions = {
       ...(profile === undefined ? {} : { profile }),
       ...(minValidSeconds === undefined ? {} : { minValidSeconds }),
+      ...(scopes === undefined ? {} : { scopes }),
+      ...(resource === undefined ? {} : { resource }),
+      ...(kind === undefined ? {} : { kind }),
       ...(signal ? { signal } : {}),
       ...(timeoutMs === undefined ? {} : { timeoutMs }),
     };

@@ -189,6 +189,9 @@ export class Broker {
       this.session(params.profile).getToken({
         ...(params.minValidSeconds === undefined ? {} : { minValidSeconds: params.minValidSeconds }),
         ...(params.rejected === undefined ? {} : { rejected: params.rejected }),
+        ...(params.scopes === undefined ? {} : { scopes: params.scopes }),
+        ...(params.resource === undefined ? {} : { resource: params.resource }),
+        ...(params.kind === undefined ? {} : { kind: params.kind }),
         waitMs: params.waitMs ?? DEFAULT_TOKEN_WAIT_MS,
         signal: context.signal,
       }),

@@ -99,6 +99,11 @@ export interface ProfileConfig {
   readonly notify: boolean;
   /** "device": every sign-in uses the device authorization grant (RFC 8628). @default "browser" */
   readonly flow: LoginFlow;
+  /**
+   * The token-request parameter that carries `token.get`'s `resource`, for providers with their own
+   * (Auth0: "audience"). Absent: "resource" (RFC 8707).
+   */
+  readonly audienceParam?: string;
 }
 
 export interface BrokerConfig {
@@ -170,9 +175,24 @@ const profileShape = object(
     reloginBrowser: optional(oneOf(['on-demand', 'immediately'] as const)),
     notify: optional(boolean),
     flow: optional(oneOf(['browser', 'device'] as const)),
+    audienceParam: optional(audienceParamCheck()),
   },
   { strict: true },
 );
+
+/** Parameters of a refresh request the broker sets itself (RFC 6749 §6); `audienceParam` cannot be one. */
+const REFRESH_REQUEST_PARAMS: readonly string[] = ['grant_type', 'refresh_token', 'client_id', 'client_secret', 'scope'];
+
+function audienceParamCheck(): Check<string> {
+  const name = string({ min: 1, max: 64, pattern: /^[A-Za-z0-9_.-]+$/, what: 'a parameter name such as "audience" (letters, digits, "_", ".", "-")' });
+  return (value, field) => {
+    const param = name(value, field);
+    if (REFRESH_REQUEST_PARAMS.includes(param)) {
+      throw new BrokerError('BAD_REQUEST', `${field}: "${param}" is set by the broker; name the provider's audience parameter (e.g. "audience")`, { field });
+    }
+    return param;
+  };
+}
 
 type RawProfile = ReturnType<typeof profileShape>;
 
@@ -365,5 +385,6 @@ function resolveProfile(name: string, raw: RawProfile, field: string): ProfileCo
     reloginBrowser: raw.reloginBrowser ?? 'on-demand',
     notify: raw.notify ?? true,
     flow: raw.flow ?? 'browser',
+    ...(raw.audienceParam === undefined ? {} : { audienceParam: raw.audienceParam }),
   };
 }

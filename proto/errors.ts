@@ -28,6 +28,16 @@ export const ERROR_CODES = [
   'LOGIN_CANCELLED',
   /** The login was not completed in time. */
   'LOGIN_TIMEOUT',
+  /**
+   * `token.get` asked for a scope the session was never granted (nor asked for at sign-in): the provider
+   * was not asked (RFC 6749 §6 forbids a refresh to widen the scope). Sign in with that scope instead.
+   */
+  'SCOPE_NOT_GRANTED',
+  /**
+   * `token.get {kind: "id"}`: the session's ID token has expired and the provider sent no new one on
+   * refresh (providers need not, OIDC Core §12.2). Sign in again for a fresh one.
+   */
+  'ID_TOKEN_EXPIRED',
   /** The identity provider could not be reached or answered with a transient error. */
   'IDP_UNAVAILABLE',
   /** The identity provider answered with something the broker cannot accept. */

@@ -189,7 +189,24 @@ export interface TokenGetParams {
    * broker refreshes (once, however many apps report it); when a newer one exists it is returned at once.
    */
   readonly rejected?: string;
+  /**
+   * A token for fewer scopes than the session was granted (RFC 6749 §6: a refresh with a narrower
+   * `scope`). Each must be granted already (else SCOPE_NOT_GRANTED, without asking the provider).
+   * Absent: the session's own token, for every granted scope.
+   */
+  readonly scopes?: readonly string[];
+  /**
+   * The resource servers (APIs) the token is for: RFC 8707 resource indicators, absolute URIs; sent as
+   * `resource` (or the profile's `audienceParam`). Each distinct (`scopes`, `resource`) is a token of its own.
+   */
+  readonly resource?: readonly string[];
+  /** `"id"`: the session's OpenID Connect ID token instead of an access token (see TOKEN_KINDS). @default "access" */
+  readonly kind?: TokenKind;
 }
+
+/** What `token.get` hands out: an access token (the default) or the ID token of the sign-in. */
+export const TOKEN_KINDS = ['access', 'id'] as const;
+export type TokenKind = (typeof TOKEN_KINDS)[number];
 
 export interface TokenResult {
   readonly profile: string;
@@ -198,6 +215,10 @@ export interface TokenResult {
   /** Epoch ms. */
   readonly expiresAt: number;
   readonly scopes: readonly string[];
+  /** Only for `kind: "id"`: `accessToken` then holds the ID token (as RFC 8693 §2.2.1 names any issued token). */
+  readonly kind?: 'id';
+  /** The resource indicators the token was asked for, when the request named some. */
+  readonly resource?: readonly string[];
 }
 
 // ---- login / login.cancel / logout / callback --------------------------------------------------

@@ -3,7 +3,7 @@
  * (`params.minValidSeconds`), so a developer in any language can see what to fix.
  */
 import { BrokerError } from './errors.js';
-import { EVENT_NAMES, type MethodName, type ParamsOf, type Request, type RequestId } from './messages.js';
+import { EVENT_NAMES, TOKEN_KINDS, type MethodName, type ParamsOf, type Request, type RequestId } from './messages.js';
 import { MAX_STATUS_PAGE_PROFILES } from './version.js';
 
 /** A check returns the validated value or throws BAD_REQUEST naming `path`. */
@@ -127,6 +127,23 @@ export const object =
 export const PROFILE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const profileName = string({ min: 1, max: 64, pattern: PROFILE_NAME_PATTERN, what: 'a profile name (letters, digits, ".", "_", "-"; at most 64)' });
 
+/** RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). */
+export const SCOPE_TOKEN_PATTERN = /^[\x21\x23-\x5B\x5D-\x7E]+$/;
+export const scopeToken = string({
+  min: 1,
+  max: 256,
+  pattern: SCOPE_TOKEN_PATTERN,
+  what: 'a scope token (RFC 6749 §3.3: printable ASCII, no space, quote or backslash)',
+});
+
+/** RFC 8707 §2: an absolute URI (a scheme, then no whitespace) without a fragment. */
+export const resourceIndicator = string({
+  min: 1,
+  max: 2048,
+  pattern: /^[A-Za-z][A-Za-z0-9+.-]*:[^\s#]+$/,
+  what: 'an absolute URI without a fragment (RFC 8707 §2), e.g. "https://api.example.com"',
+});
+
 /** One check per method, typed by it: a check whose output is not that method's params does not compile. */
 type ParamChecks = { readonly [M in MethodName]: Check<ParamsOf<M>> };
 
@@ -147,6 +164,9 @@ const paramChecks: ParamChecks = {
     minValidSeconds: optional(integer({ min: 0, max: 3600 })),
     waitMs: optional(integer({ min: 0, max: 120_000 })),
     rejected: optional(string({ min: 1, max: 16_384, what: 'the access token the API rejected' })),
+    scopes: optional(arrayOf(scopeToken, { max: 64 })),
+    resource: optional(arrayOf(resourceIndicator, { max: 8 })),
+    kind: optional(oneOf(TOKEN_KINDS)),
   }),
   login: object({ profile: optional(profileName), wait: optional(boolean), openBrowser: optional(boolean), device: optional(boolean) }),
   'login.cancel': object({ profile: optional(profileName) }),

@@ -66,6 +66,10 @@ export interface RefreshAccessTokenOptions extends Common {
   readonly scopes?: readonly string[];
   /** The scopes granted so far, the answer's scopes when `scope` is absent (RFC 6749 §5.1). */
   readonly grantedScopes?: readonly string[];
+  /** RFC 8707 §2.2: the resource servers the access token is for (one `resource` parameter each). */
+  readonly resource?: readonly string[];
+  /** The parameter that carries `resource` for a provider with its own (Auth0's `audience`). @default "resource" */
+  readonly audienceParam?: string;
 }
 
 /** RFC 6749 §4.1.3 + RFC 7636 §4.5: trades the authorization code (and its verifier) for tokens. */
@@ -91,10 +95,19 @@ export function refreshAccessToken(options: RefreshAccessTokenOptions): Promise<
     client_id: options.clientId,
   };
   if (options.scopes !== undefined && options.scopes.length > 0) form['scope'] = options.scopes.join(' ');
-  return requestTokens(options, form, options.scopes ?? options.grantedScopes ?? []);
+  const resource = options.resource ?? [];
+  // RFC 8707 §2: one parameter per resource; a single one stays a plain form field.
+  if (resource.length === 1) form[options.audienceParam ?? 'resource'] = resource[0]!;
+  const extra = resource.length > 1 ? resource.map((value): [string, string] => [options.audienceParam ?? 'resource', value]) : [];
+  return requestTokens(options, form, options.scopes ?? options.grantedScopes ?? [], extra);
 }
 
-async function requestTokens(options: Common, form: Record<string, string>, fallbackScopes: readonly string[]): Promise<TokenSet> {
+async function requestTokens(
+  options: Common,
+  form: Record<string, string>,
+  fallbackScopes: readonly string[],
+  repeated: ReadonlyArray<[string, string]> = [],
+): Promise<TokenSet> {
   const now = options.now ?? Date.now;
   let body: unknown;
   let providerDate: number | undefined;
@@ -103,9 +116,17 @@ async function requestTokens(options: Common, form: Record<string, string>, fall
     // failures only where the request never left (a spent code or rotated token must not be resent).
     // RFC 6749 §2.3.1: client_id in the body; a secret (when the provider requires one) in the body or Basic.
     const request = authenticateClient(form, options.clientId, options.clientAuth);
+    // A repeated parameter (several RFC 8707 resources) needs a body of its own: got's `form` takes one value per name.
+    const payload =
+      repeated.length === 0
+        ? { form: request.form }
+        : {
+            body: new URLSearchParams([...Object.entries(request.form), ...repeated]).toString(),
+            headers: { 'content-type': 'application/x-www-form-urlencoded' },
+          };
     const response = await options.http.post(options.metadata.tokenEndpoint, {
-      form: request.form,
-      headers: { 'cache-control': 'no-store', ...request.headers },
+      ...payload,
+      headers: { ...('headers' in payload ? payload.headers : {}), 'cache-control': 'no-store', ...request.headers },
       retry: { errorCodes: [...NOT_DELIVERED_ERROR_CODES] },
     });
     body = response.body;

@@ -21,20 +21,59 @@ export const EXPIRY_GRANULARITY_MS = 1_000;
  */
 export function plannedRefreshAt(issuedAt: number, expiresAt: number, refresh: RefreshConfig, random: () => number = Math.random): number {
   const lifetime = Math.max(0, expiresAt - issuedAt);
-  const lead = Math.min(refresh.leadSeconds * 1000, lifetime / 3);
+  const lead = timerLeadMs(issuedAt, expiresAt, refresh);
   const jitter = random() * Math.min(refresh.jitterSeconds * 1000, lifetime / 10);
   return Math.round(expiresAt - lead - jitter);
 }
 
+/** The longest margin kept below a token's lifetime when an app asks for (nearly) all of it. */
+export const MIN_VALID_MARGIN_MS = 5_000;
+
 /**
- * How much validity `token.get` insists on before answering from memory: the app's `minValidSeconds`,
- * but never more than half the token's lifetime. A provider whose tokens live shorter than what the app
- * asks could otherwise never satisfy it, and every request would refresh (a refresh storm); with the cap
- * a freshly refreshed token always satisfies the check.
+ * How close to its full lifetime an app may ask a token to be: the lifetime minus a small margin (5 s, a
+ * tenth of short lifetimes). A token younger than this margin is never refreshed for `minValidSeconds`:
+ * a fresh token is as good as a refresh would give, so apps asking for more than a token lives cannot
+ * cause a refresh storm.
  */
-export function minValidMs(issuedAt: number, expiresAt: number, minValidSeconds: number): number {
+export function minValidMarginMs(issuedAt: number, expiresAt: number): number {
+  return Math.min(MIN_VALID_MARGIN_MS, Math.max(0, expiresAt - issuedAt) / 10);
+}
+
+/**
+ * The timer's effective lead (before jitter): `leadSeconds`, at most a third of the lifetime
+ * (see plannedRefreshAt).
+ */
+export function timerLeadMs(issuedAt: number, expiresAt: number, refresh: RefreshConfig): number {
+  return Math.min(refresh.leadSeconds * 1000, Math.max(0, expiresAt - issuedAt) / 3);
+}
+
+/** The default on-demand threshold is at most this fraction (1/6) of the lifetime: half the timer's longest lead (1/3). */
+export const DEFAULT_THRESHOLD_FRACTION = 6;
+
+/**
+ * How much validity `token.get` insists on before answering from memory (ms).
+ *
+ * - An app's explicit `minValidSeconds` is honoured up to the token's (conservative) lifetime minus the
+ *   margin (minValidMarginMs): an app that needs 20 minutes of a 30-minute token gets at least that.
+ * - Without one, the profile's `refresh.minValidSeconds` (30 s), but at most a sixth of the lifetime:
+ *   with the default lead (60 s, at most a third of the lifetime) that is at most half the timer's lead,
+ *   so the timer refreshes first and this on-demand threshold only catches a timer that did not fire
+ *   (a suspended machine). Apps asking continuously then do not refresh on their own.
+ */
+export function minValidMs(issuedAt: number, expiresAt: number, refresh: RefreshConfig, explicitSeconds?: number): number {
   const lifetime = Math.max(0, expiresAt - issuedAt);
-  return Math.min(minValidSeconds * 1000, lifetime / 2);
+  if (explicitSeconds !== undefined) return Math.min(explicitSeconds * 1000, lifetime - minValidMarginMs(issuedAt, expiresAt));
+  return Math.min(refresh.minValidSeconds * 1000, lifetime / DEFAULT_THRESHOLD_FRACTION);
+}
+
+/**
+ * Whether `token.get` must refresh before answering: the token has expired, or has less left than
+ * minValidMs. The cap at the lifetime minus the margin is the refresh-storm guard: a token issued less than
+ * the margin ago has more left than any request can ask (left = lifetime − age > lifetime − margin), so
+ * it is never refreshed again for minValidSeconds, however much an app asks.
+ */
+export function needsRefresh(now: number, issuedAt: number, expiresAt: number, refresh: RefreshConfig, explicitSeconds?: number): boolean {
+  return expiresAt <= now || expiresAt - now < minValidMs(issuedAt, expiresAt, refresh, explicitSeconds);
 }
 
 /**

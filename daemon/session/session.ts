@@ -25,8 +25,10 @@ import { bindingProblem } from './binding.js';
 import { FailurePolicy } from './failure-policy.js';
 import { LoginSlot, type LoginStart, type LoginStartOptions } from './login-slot.js';
 import { RefreshTimer } from './refresh-timer.js';
-import { minValidMs, nextAttemptAt, plannedRefreshAt } from './schedule.js';
-import { AuthorizationResponseError, preloadProviderModules } from '../oauth/index.js';
+import { minValidMarginMs, needsRefresh, nextAttemptAt, plannedRefreshAt } from './schedule.js';
+import { DerivedTokens, normalise, type DerivedEntry, type DerivedToken } from './derived-tokens.js';
+import { idTokenTimes } from './id-token-times.js';
+import { AuthorizationResponseError, ProviderEndpointError, preloadProviderModules } from '../oauth/index.js';
 import {
   authorizationCodeGrant,
   checkLoginRedirect,
@@ -246,6 +248,8 @@ export class Session {
     else if (!this.tokens && this.restorePending) await this.restore();
     if (!this.tokens) return this.noSession();
     const current = this.tokens;
+    if (request.kind === 'id') return this.idTokenResult(request);
+    if (request.scopes !== undefined || request.resource !== undefined) return this.derivedToken(request, current);
     if (request.rejected !== undefined) {
       // The app's API refused this token. A newer one already? Hand it out. Otherwise refresh (shared).
       if (!current.accessToken.equals(request.rejected)) {
@@ -253,8 +257,7 @@ export class Session {
       }
       return this.result(await this.refreshWithin(request, true));
     }
-    const wanted = minValidMs(current.savedAt, current.expiresAt, request.minValidSeconds ?? this.deps.profile.refresh.minValidSeconds);
-    if (current.expiresAt - this.now() >= wanted) return this.result(current);
+    if (!needsRefresh(this.now(), current.savedAt, current.expiresAt, this.deps.profile.refresh, request.minValidSeconds)) return this.result(current);
     // No refresh token (the provider issued none): the token is as good as it gets until it expires.
     if (!current.refreshToken && current.expiresAt > this.now()) return this.result(current);
     return this.result(await this.refreshWithin(request, false));
@@ -329,6 +332,179 @@ export class Session {
     };
   }
 
+  // ---- token.get {scopes, resource}: derived tokens --------------------------------------------
+
+  /** Narrower tokens of this session, one per (scopes, resource); see derived-tokens.ts. */
+  private readonly derived = new DerivedTokens();
+
+  /**
+   * A token for fewer scopes and/or named resources: from memory while it has enough left, else a
+   * refresh of this key (shared by concurrent requests) through the session's one queue.
+   */
+  private async derivedToken(request: TokenRequest, current: StoredTokens): Promise<TokenResult> {
+    const scopes = normalise(request.scopes);
+    const resource = normalise(request.resource);
+    if (scopes !== undefined) {
+      // RFC 6749 §6: a refresh must not ask for a scope not originally granted. Granted: what the provider
+      // said it granted, or what the sign-in asked for (some providers list only part of it, e.g. OIDC scopes).
+      const granted = new Set([...current.scopes, ...this.deps.profile.scopes]);
+      const missing = scopes.filter((scope) => !granted.has(scope));
+      if (missing.length > 0) {
+        throw new BrokerError(
+          'SCOPE_NOT_GRANTED',
+          `${this.name}: the session was not granted ${missing.map((m) => JSON.stringify(m)).join(', ')} (granted: ${[...granted].join(' ')}); add ${missing.length === 1 ? 'it' : 'them'} to the profile's "scopes" and sign in again`,
+          { field: 'params.scopes' },
+        );
+      }
+    }
+    if (!current.refreshToken) {
+      throw new BrokerError(
+        'IDP_ERROR',
+        `${this.name}: the provider issued no refresh token, so no token for other scopes or resources can be asked for (add "offline_access" to the profile's scopes)`,
+      );
+    }
+    const entry = this.derived.entry(scopes, resource);
+    const token = entry.token;
+    const now = this.now();
+    if (token !== undefined && token.expiresAt > now) {
+      if (request.rejected !== undefined) {
+        if (!token.accessToken.equals(request.rejected)) return this.derivedResult(token, resource);
+      } else if (!needsRefresh(now, token.savedAt, token.expiresAt, this.deps.profile.refresh, request.minValidSeconds)) {
+        return this.derivedResult(token, resource);
+      }
+    }
+    return this.derivedResult(await this.refreshDerivedWithin(entry, request, request.rejected !== undefined), resource);
+  }
+
+  private derivedResult(token: DerivedToken, resource: readonly string[] | undefined): TokenResult {
+    return {
+      profile: this.name,
+      accessToken: token.accessToken.reveal(),
+      tokenType: token.tokenType,
+      expiresAt: token.expiresAt,
+      scopes: token.scopes,
+      ...(resource === undefined ? {} : { resource }),
+    };
+  }
+
+  /** refreshWithin for one derived key: single flight per key, its own backoff, a still-valid token when the provider fails. */
+  private async refreshDerivedWithin(entry: DerivedEntry, request: TokenRequest, force: boolean): Promise<DerivedToken> {
+    const deadline = this.now() + request.waitMs;
+    const before = entry.token;
+    const unavailable = () =>
+      new BrokerError('IDP_UNAVAILABLE', `${this.name}: the provider is not answering; the broker tries again at ${new Date(entry.retryAt).toISOString()}`, {
+        retryAt: Math.max(entry.retryAt, this.now()),
+      });
+    for (;;) {
+      if (!this.tokens) return this.noSession();
+      if (entry.token !== before && entry.token !== undefined && entry.token.expiresAt > this.now()) return entry.token;
+      let attempt = entry.refreshing;
+      if (!attempt && this.now() >= entry.retryAt) {
+        attempt = entry.refreshing = this.queue
+          .add(() => this.refreshDerivedNow(entry))
+          .finally(() => {
+            entry.refreshing = undefined;
+          });
+      }
+      if (attempt) {
+        try {
+          return await raceDeadline(attempt, deadline, request.signal, this.now, unavailable);
+        } catch (error) {
+          if (!(error instanceof BrokerError)) throw error;
+          if (error.code === 'LOGIN_REQUIRED' && !this.tokens) return this.noSession();
+          if (error.code !== 'IDP_UNAVAILABLE') throw error;
+          if (!force && entry.token !== undefined && entry.token.expiresAt > this.now()) return entry.token;
+          if (this.now() >= deadline) throw error;
+          continue;
+        }
+      }
+      if (!force && entry.token !== undefined && entry.token.expiresAt > this.now()) return entry.token;
+      if (entry.retryAt > deadline) throw unavailable();
+      await sleepUntil(entry.retryAt, request.signal, this.now);
+    }
+  }
+
+  /**
+   * One refresh for a derived key, in the session's queue: it spends the session's refresh token like any
+   * refresh, so a rotated one is kept first (keepRotatedRefreshToken) and the next refresh uses it.
+   */
+  private async refreshDerivedNow(entry: DerivedEntry): Promise<DerivedToken> {
+    const tokens = this.tokens;
+    if (!tokens) throw new BrokerError('LOGIN_REQUIRED', `${this.name}: not signed in`);
+    if (!tokens.refreshToken) throw new BrokerError('IDP_ERROR', `${this.name}: the provider issued no refresh token`);
+    const { log } = this.deps;
+    try {
+      const metadata = await this.deps.metadata();
+      const { tokens: next, clockSkewMs } = await refreshGrant(
+        this.tokenRequestDeps(),
+        metadata,
+        { ...tokens, refreshToken: tokens.refreshToken },
+        { keepRotated: async (refreshToken) => void (await this.keepRotatedRefreshToken(refreshToken)) },
+        { ...(entry.scopes === undefined ? {} : { scopes: entry.scopes }), ...(entry.resource === undefined ? {} : { resource: entry.resource }) },
+      );
+      this.noteClockSkew(clockSkewMs);
+      entry.failures = 0;
+      entry.retryAt = 0;
+      entry.token = { accessToken: next.accessToken, tokenType: next.tokenType, expiresAt: next.expiresAt, scopes: next.scopes, savedAt: next.savedAt };
+      log.info(
+        { profile: this.name, scopes: entry.scopes, resource: entry.resource, expiresAt: new Date(next.expiresAt).toISOString() },
+        'access token for narrower scopes or a resource obtained',
+      );
+      return entry.token;
+    } catch (caught) {
+      const error = caught instanceof UnverifiedRefresh ? caught.failure : caught;
+      const failure = classifyRefreshFailure(error);
+      if (failure.transient) {
+        entry.failures++;
+        entry.retryAt = nextAttemptAt(this.now(), entry.failures, this.deps.profile.refresh, failure.retryAfterMs);
+        log.warn({ profile: this.name, resource: entry.resource, retryAt: new Date(entry.retryAt).toISOString() }, 'derived token refresh failed; will retry');
+        throw new BrokerError(
+          'IDP_UNAVAILABLE',
+          `${this.name}: the provider is not answering; the broker tries again at ${new Date(entry.retryAt).toISOString()}`,
+          {
+            retryAt: entry.retryAt,
+          },
+        );
+      }
+      // The provider refused this narrower request (invalid_scope, invalid_target, …): its answer, passed on.
+      // The refresh token itself still works (invalid_grant is not this case).
+      if (error instanceof ProviderEndpointError && error.code !== 'LOGIN_REQUIRED') throw refusedNarrowing(this.name, error, entry);
+      // The refresh token is dead (invalid_grant), or the answer's ID token failed its checks: the session ends.
+      throw await this.refreshFailed(error);
+    }
+  }
+
+  // ---- token.get {kind: "id"} ------------------------------------------------------------------
+
+  /** Whether the last refresh answer carried an ID token (undefined: no refresh since the sign-in or restore). */
+  private idTokenRenewedOnRefresh: boolean | undefined;
+
+  /**
+   * The session's ID token. When it has less left than asked (or has expired), one refresh is tried
+   * (OIDC Core §12.2: its answer may carry a new ID token) unless the provider's last refresh answer
+   * carried none, or the tokens were refreshed moments ago; still expired after that → ID_TOKEN_EXPIRED.
+   */
+  private async idTokenResult(request: TokenRequest): Promise<TokenResult> {
+    let tokens = this.tokens!;
+    let times = tokens.idToken === undefined ? undefined : idTokenTimes(tokens.idToken);
+    const now = this.now();
+    // An ID token an API refused (kubectl runs its plugin again after a 401) is stale too.
+    const rejected = request.rejected !== undefined && tokens.idToken?.equals(request.rejected) === true;
+    const stale = rejected || times === undefined || needsRefresh(now, times.issuedAt, times.expiresAt, this.deps.profile.refresh, request.minValidSeconds);
+    const refreshedMomentsAgo = now - tokens.savedAt < minValidMarginMs(tokens.savedAt, tokens.expiresAt);
+    if (stale && tokens.refreshToken && this.idTokenRenewedOnRefresh !== false && !refreshedMomentsAgo) {
+      tokens = await this.refreshWithin(request, false);
+      times = tokens.idToken === undefined ? undefined : idTokenTimes(tokens.idToken);
+    }
+    if (tokens.idToken === undefined || times === undefined || times.expiresAt <= this.now()) {
+      throw new BrokerError(
+        'ID_TOKEN_EXPIRED',
+        `${this.name}: the ID token ${times === undefined ? 'is missing' : `expired at ${new Date(times.expiresAt).toISOString()}`} and the provider sent no new one on refresh; run "tokenbroker login --profile ${this.name}" for a new one`,
+      );
+    }
+    return { profile: this.name, accessToken: tokens.idToken.reveal(), tokenType: 'Bearer', expiresAt: times.expiresAt, scopes: tokens.scopes, kind: 'id' };
+  }
+
   // ---- refresh ---------------------------------------------------------------------------------
 
   /** Starts a refresh, or returns the one in flight. */
@@ -373,6 +549,7 @@ export class Session {
         { keepRotated: async (refreshToken) => void (kept = await this.keepRotatedRefreshToken(refreshToken)) },
       );
       this.noteClockSkew(clockSkewMs);
+      this.idTokenRenewedOnRefresh = next.idToken !== tokens.idToken;
       // The complete answer replaces the entry (the rotated refresh token is already in it, or its failure
       // was reported loudly once, by keepRotatedRefreshToken).
       if (kept === false ? await this.saveQuietly(next) : await this.persistRefreshed(next, false)) this.reason = undefined;
@@ -618,6 +795,9 @@ export class Session {
     this.reason = undefined;
     this.policy.reset();
     const previousSubject = this.lastSubject;
+    // Tokens derived from the previous sign-in's grant are not this one's.
+    this.derived.clear();
+    this.idTokenRenewedOnRefresh = undefined;
     this.install(tokens);
     this.deps.publish({ event: 'loggedIn', data: { profile: this.name, subject, expiresAt: tokens.expiresAt } });
     this.deps.log.info({ profile: this.name, subject, refreshToken: tokens.refreshToken !== undefined }, 'signed in');
@@ -687,6 +867,8 @@ export class Session {
 
   private clearTokens(): void {
     this.tokens = undefined;
+    this.derived.clear();
+    this.idTokenRenewedOnRefresh = undefined;
     this.timer.clear();
   }
 
@@ -734,4 +916,20 @@ export class Session {
     this.timer.clear();
     this.logins.dispose();
   }
+}
+
+/** The provider refused a narrower refresh (RFC 6749 §5.2 `invalid_scope`, RFC 8707 §2 `invalid_target`, …). */
+function refusedNarrowing(profile: string, error: ProviderEndpointError, entry: DerivedEntry): BrokerError {
+  const what = error.oauthError ?? `HTTP ${error.status ?? '?'}`;
+  const description = error.oauthErrorDescription === undefined ? '' : `: ${error.oauthErrorDescription}`;
+  const field = error.oauthError === 'invalid_target' || (entry.scopes === undefined && entry.resource !== undefined) ? 'params.resource' : 'params.scopes';
+  return new BrokerError('IDP_ERROR', `${profile}: the provider refused a token for ${describeKey(entry)} (${what}${description})`, { field });
+}
+
+function describeKey(entry: DerivedEntry): string {
+  const parts = [
+    ...(entry.scopes === undefined ? [] : [`scopes "${entry.scopes.join(' ')}"`]),
+    ...(entry.resource === undefined ? [] : [`resource ${entry.resource.join(', ')}`]),
+  ];
+  return parts.join(' and ');
 }

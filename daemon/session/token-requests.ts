@@ -64,12 +64,22 @@ export function isTimeClaimFailure(error: unknown): error is BrokerError {
   return error instanceof BrokerError && error.code === 'LOGIN_FAILED' && error.field !== undefined && TIME_CLAIM_FIELDS.includes(error.field);
 }
 
-/** RFC 6749 §6: new tokens for `tokens.refreshToken`; the old refresh token is kept when none (or the same) comes back. */
+/** A token for less than the whole grant: fewer scopes (RFC 6749 §6), named resource servers (RFC 8707 §2.2). */
+export interface Narrowing {
+  readonly scopes?: readonly string[];
+  readonly resource?: readonly string[];
+}
+
+/**
+ * RFC 6749 §6: new tokens for `tokens.refreshToken`; the old refresh token is kept when none (or the same) comes back.
+ * With `narrow`, the access token asked for is narrower (the session's own tokens are not replaced by the caller).
+ */
 export async function refreshGrant(
   deps: TokenRequestDeps,
   metadata: ProviderMetadata,
   tokens: StoredTokens & { refreshToken: NonNullable<StoredTokens['refreshToken']> },
   hooks: RefreshHooks = {},
+  narrow: Narrowing = {},
 ): Promise<Refreshed> {
   const { profile, http, now } = deps;
   const sentAt = now();
@@ -82,6 +92,9 @@ export async function refreshGrant(
     refreshToken: tokens.refreshToken,
     grantedScopes: tokens.scopes,
     now,
+    ...(narrow.scopes === undefined ? {} : { scopes: narrow.scopes }),
+    ...(narrow.resource === undefined ? {} : { resource: narrow.resource }),
+    ...(profile.audienceParam === undefined ? {} : { audienceParam: profile.audienceParam }),
   });
   const receivedAt = now();
   // Providers that do not rotate often send the same refresh token back (oidc-provider does): not a rotation.

@@ -1,7 +1,7 @@
 /**
  * What a Session is given (by the Broker) and what token.get asks of it.
  */
-import type { BrokerEvent } from '../../proto/index.js';
+import type { BrokerEvent, TokenKind } from '../../proto/index.js';
 import type { OpenBrowser } from '../browser.js';
 import type { ProfileConfig } from '../config.js';
 import type { Logger } from '../log.js';
@@ -39,4 +39,10 @@ export interface TokenRequest {
   readonly waitMs: number;
   readonly rejected?: string;
   readonly signal: AbortSignal;
+  /** A narrower token: these scopes only (RFC 6749 §6). */
+  readonly scopes?: readonly string[];
+  /** A token for these resource servers (RFC 8707). */
+  readonly resource?: readonly string[];
+  /** "id": the session's ID token. @default "access" */
+  readonly kind?: TokenKind;
 }

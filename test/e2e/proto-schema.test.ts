@@ -94,6 +94,8 @@ describe('conformance: the real daemon’s answers match the schema', () => {
       ['status', {}],
       ['subscribe', {}],
       ['token.get', {}],
+      ['token.get', { kind: 'id' }],
+      ['token.get', { scopes: ['openid'] }],
     ];
     let id = 1;
     for (const [method, params] of answers) {
@@ -152,6 +154,11 @@ describe('conformance: the real daemon’s answers match the schema', () => {
       ['token.get', { profile: 'nope' }, 'PROFILE_NOT_FOUND'],
       ['token.get', { minValidSeconds: 99999 }, 'BAD_REQUEST'],
       ['token.get', { waitMs: -1 }, 'BAD_REQUEST'],
+      ['token.get', { scopes: ['never-granted'] }, 'SCOPE_NOT_GRANTED'],
+      ['token.get', { scopes: ['two scopes'] }, 'BAD_REQUEST'],
+      ['token.get', { resource: ['not-a-uri'] }, 'BAD_REQUEST'],
+      ['token.get', { resource: ['https://api.example.test/#fragment'] }, 'BAD_REQUEST'],
+      ['token.get', { kind: 'refresh' }, 'BAD_REQUEST'],
       ['callback', {}, 'BAD_REQUEST'],
       ['hello', { protocolVersion: 2 }, 'UNSUPPORTED_PROTOCOL'],
     ];

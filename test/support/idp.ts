@@ -18,7 +18,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
 // @ts-expect-error -- oidc-provider ships no type declarations; the few members used are typed below.
-import OidcProviderClass, { interactionPolicy as untypedInteractionPolicy } from 'oidc-provider';
+import OidcProviderClass, { errors as untypedErrors, interactionPolicy as untypedInteractionPolicy } from 'oidc-provider';
 // @ts-expect-error -- internal module (no declarations): rebuilds a provider's key set in place (rotateSigningKey).
 import untypedInitializeKeystore from 'oidc-provider/lib/helpers/initialize_keystore.js';
 import { startFaultProxy, type FaultProxy, type ProxiedRequest, type ProxiedResponse } from './fault-proxy.js';
@@ -66,6 +66,13 @@ export interface TestIdpOptions {
   deviceInterval?: number;
   /** device code lifetime in seconds; @default 600 */
   deviceCodeTtl?: number;
+  /**
+   * RFC 8707 resource indicators (oidc-provider's `features.resourceIndicators`) for these resource servers: a
+   * token request naming one gets a JWT access token whose `aud` is that URI; any other is `invalid_target`.
+   * Every authorization request is given all of them as `resource` parameters (RFC 8707 §2.1), standing in for
+   * a sign-in that names the APIs it wants, so refreshes may ask for each. @default none (feature off)
+   */
+  resourceServers?: readonly string[];
 }
 
 export interface GrantCounts {
@@ -114,6 +121,8 @@ export interface TestIdp {
   setAccessTokenTtl(seconds: number): void;
   /** Rotation for refreshes from now on. */
   setRotation(on: boolean): void;
+  /** Whether refresh answers carry an ID token from now on (oidc-provider sends one; some providers never do). @default true */
+  setIdTokenOnRefresh(on: boolean): void;
   /**
    * Signing-key rotation: a new RS256 key (new `kid`) signs every token from now on. With `keepOld` (a
    * provider's usual rollover) the JWKS publishes both keys, else only the new one. Returns the new `kid`.
@@ -152,6 +161,7 @@ interface Prompts extends Array<unknown> {
   get(name: string): { checks: { remove(reason: string): void } } | undefined;
 }
 const interactionPolicy = untypedInteractionPolicy as { base(): Prompts };
+const { InvalidTarget } = untypedErrors as { InvalidTarget: new (description?: string) => Error };
 /** What the provider hands to issueRefreshToken / expiresWithSession: here, an authorization code. */
 interface GrantSource {
   scopes: Set<string>;
@@ -278,7 +288,8 @@ function escapeHtml(text: string): string {
 export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestIdp> {
   const clientId = options.clientId ?? 'tokenbroker-test';
   const routes = options.wristbandRoutes ? WRISTBAND_ROUTES : DEFAULT_ROUTES;
-  const live = { accessTokenTtl: options.accessTokenTtl ?? 60, rotate: options.rotateRefreshTokens ?? false };
+  const live = { accessTokenTtl: options.accessTokenTtl ?? 60, rotate: options.rotateRefreshTokens ?? false, idTokenOnRefresh: true };
+  const resourceServers = options.resourceServers ?? [];
   const idTokenTtl = options.idTokenTtl ?? 3600;
   const introspectorSecret = randomBytes(24).toString('base64url');
   const offlineChallenges = new Set<string>();
@@ -393,6 +404,13 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
         allowedPolicy: (_ctx: unknown, client: { clientId: string }, token: { clientId: string }) =>
           client.clientId === INTROSPECTOR_ID || token.clientId === client.clientId,
       },
+      resourceIndicators: {
+        enabled: resourceServers.length > 0,
+        getResourceServerInfo: (_ctx: unknown, indicator: string) => {
+          if (!resourceServers.includes(indicator)) throw new InvalidTarget(`${indicator} is not a resource server of this provider`);
+          return { scope: 'api:read api:write', audience: indicator, accessTokenFormat: 'jwt', accessTokenTTL: live.accessTokenTtl };
+        },
+      },
       rpInitiatedLogout: {
         enabled: true,
         // Same shape as oidc-provider's default page (the browser user submits the "yes" button), minus fonts.
@@ -435,6 +453,10 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
       const query = new URLSearchParams(ctx.querystring);
       const challenge = query.get('code_challenge');
       if (challenge && query.get('scope')?.split(' ').includes('offline_access')) offlineChallenges.add(challenge);
+      if (resourceServers.length > 0 && !query.has('resource')) {
+        for (const resource of resourceServers) query.append('resource', resource);
+        ctx.url = `${ctx.path}?${query.toString()}`;
+      }
     }
     if (options.wristbandRoutes && ctx.method === 'GET' && ctx.path === WRISTBAND_LOGOUT) {
       // Wristband: /api/v1/logout?client_id&redirect_url&state → OIDC RP-Initiated Logout 1.0 §2 parameters.
@@ -454,6 +476,12 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     await next();
     if (options.deviceInterval !== undefined && ctx.method === 'POST' && ctx.path === DEVICE_AUTHORIZATION_PATH && ctx.body && typeof ctx.body === 'object') {
       ctx.body = { ...(ctx.body as Record<string, unknown>), interval: options.deviceInterval };
+    }
+    // A provider that sends no ID token with a refresh (OIDC Core §12.2 lets it).
+    if (!live.idTokenOnRefresh && ctx.method === 'POST' && ctx.path === routes.token && typeof ctx.body === 'object' && ctx.body !== null) {
+      const body = ctx.body as Record<string, unknown>;
+      const grantType = (ctx as KoaContext & { oidc?: { params?: Record<string, unknown> } }).oidc?.params?.['grant_type'];
+      if (grantType === 'refresh_token') delete body['id_token'];
     }
   });
   provider.on('server_error', (_ctx, error) => console.error('test IdP server_error:', error));
@@ -504,6 +532,9 @@ export async function startTestIdp(options: TestIdpOptions = {}): Promise<TestId
     },
     setRotation(on) {
       live.rotate = on;
+    },
+    setIdTokenOnRefresh(on) {
+      live.idTokenOnRefresh = on;
     },
     async rotateSigningKey(rotation = {}) {
       const key = await newRs256Key();

@@ -9,7 +9,7 @@ import type { BrokerEvent } from '../../proto/index.js';
 import { parseConfig, type ProfileConfig } from '../../daemon/config.js';
 import type { HttpClient, ProviderMetadata } from '../../daemon/oauth/index.js';
 import { Secret } from '../../daemon/secret.js';
-import { Session } from '../../daemon/session/session.js';
+import { Session, type TokenRequest } from '../../daemon/session/session.js';
 import type { StoredTokens } from '../../daemon/store/types.js';
 import { MemoryStore } from './memory-store.js';
 
@@ -146,7 +146,7 @@ export interface SessionHarness {
   readonly logs: Array<Record<string, unknown>>;
   readonly profile: ProfileConfig;
   /** token.get as the broker calls it. */
-  getToken(options?: { minValidSeconds?: number; waitMs?: number; rejected?: string }): ReturnType<Session['getToken']>;
+  getToken(options?: Partial<Omit<TokenRequest, 'signal'>>): ReturnType<Session['getToken']>;
 }
 
 /** A session restored from a store that holds `tokens` (none: logged out). */

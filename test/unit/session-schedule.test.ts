@@ -47,12 +47,12 @@ describe('plannedRefreshAt: lead before expiry, minus jitter', () => {
 
 describe('minValidMs: how much validity token.get insists on', () => {
   it("is the app's minValidSeconds when the token lives long enough", () => {
-    expect(minValidMs(T, T + 3_600_000, 30)).toBe(30_000);
+    expect(minValidMs(T, T + 3_600_000, refresh(), 30)).toBe(30_000);
   });
 
-  it('is capped at half the lifetime, so a fresh token always satisfies it (no refresh per request)', () => {
-    expect(minValidMs(T, T + 5_000, 30)).toBe(2_500);
-    expect(minValidMs(T, T + 5_000, 1)).toBe(1_000);
+  it('honours an explicit value up to the lifetime minus a small margin (no cap at half; test/unit/min-valid.test.ts)', () => {
+    expect(minValidMs(T, T + 1_800_000, refresh(), 1_200)).toBe(1_200_000);
+    expect(minValidMs(T, T + 5_000, refresh(), 30)).toBe(4_500);
   });
 });
 

@@ -5,7 +5,8 @@ import type { CommandContext } from '../context.js';
 import { ENV_NAMES } from '../token-format.js';
 import { UsageError, parse } from '../usage.js';
 
-export const help = `Usage: tokenbroker exec [--profile NAME] [--env NAME] [--min-valid SECONDS] [--socket PATH] -- COMMAND [ARGS…]
+export const help = `Usage: tokenbroker exec [--profile NAME] [--env NAME] [--min-valid SECONDS] [--scope SCOPE]… [--resource URI]…
+                       [--socket PATH] -- COMMAND [ARGS…]
 
 Runs COMMAND with a valid access token in an environment variable, so the token never appears on a
 command line (where other users could see it with ps):
@@ -20,6 +21,8 @@ Options:
   --profile NAME       the profile (default: the configured default profile)
   --env NAME           the variable to set (default: ${ENV_NAMES.accessToken})
   --min-valid SECONDS  refresh first when less is left (default: the profile's refresh.minValidSeconds)
+  --scope SCOPE        a token with only this granted scope (repeatable; see tokenbroker token --help)
+  --resource URI       a token for this API (RFC 8707 resource indicator; repeatable)
   --socket PATH        the daemon's socket
   -h, --help           this help
 
@@ -33,7 +36,13 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
   if (dashes === -1) throw new UsageError('exec: put the command after "--", e.g. tokenbroker exec -- curl …');
   const [file, ...args] = argv.slice(dashes + 1);
   if (file === undefined) throw new UsageError('exec: no command after "--"');
-  const { values } = parse('exec', argv.slice(0, dashes), { profile: { type: 'string' }, env: { type: 'string' }, 'min-valid': { type: 'string' } });
+  const { values } = parse('exec', argv.slice(0, dashes), {
+    profile: { type: 'string' },
+    env: { type: 'string' },
+    'min-valid': { type: 'string' },
+    scope: { type: 'string', multiple: true },
+    resource: { type: 'string', multiple: true },
+  });
   const name = values.env ?? ENV_NAMES.accessToken;
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new UsageError(`exec: --env must be a variable name (letters, digits, _), got ${JSON.stringify(name)}`);
   let minValidSeconds: number | undefined;
@@ -44,12 +53,15 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     }
   }
 
+  const selection = values.scope === undefined && values.resource === undefined ? {} : (await import('../token-selection.js')).tokenSelection('exec', values);
+
   const client = await connect({ ...context.connectOptions(values.socket), clientName: 'tokenbroker-exec', reconnect: false });
   let accessToken: string;
   try {
     ({ accessToken } = await client.getToken({
       ...(values.profile === undefined ? {} : { profile: values.profile }),
       ...(minValidSeconds === undefined ? {} : { minValidSeconds }),
+      ...selection,
     }));
   } finally {
     await client.close();

@@ -3,7 +3,8 @@ import type { CommandContext } from '../context.js';
 import { ExecInfoError, TOKEN_FORMATS, execCredentialVersion, formatToken, isTokenFormat, type TokenFormat } from '../token-format.js';
 import { UsageError, parse } from '../usage.js';
 
-export const help = `Usage: tokenbroker token [--profile NAME] [--format FORMAT] [--min-valid SECONDS] [--force-refresh] [--socket PATH]
+export const help = `Usage: tokenbroker token [--profile NAME] [--format FORMAT] [--min-valid SECONDS] [--force-refresh]
+                        [--scope SCOPE]… [--resource URI]… [--id-token] [--socket PATH]
 
 Prints a valid access token for the profile on stdout, and nothing else, for scripts:
 
@@ -12,12 +13,22 @@ Prints a valid access token for the profile on stdout, and nothing else, for scr
 (curl reads the header from stdin, so the token never appears in a process's command line, where
 other users could see it with ps.)
 
-The daemon refreshes first when the token has less than --min-valid seconds left.
+The daemon refreshes first when the token has less than --min-valid seconds left (honoured up to the
+token's whole lifetime minus a few seconds; the printed expiry says what you got).
+
+One sign-in, several APIs: --scope asks for a token with only some of the granted scopes, --resource
+for a token for one API (RFC 8707; the provider puts it in the token's "aud"). Each combination is a
+token of its own, cached and refreshed by the daemon:
+
+  tokenbroker token --resource https://api.example.com --scope read:items
+
+--id-token prints the OpenID Connect ID token of the sign-in instead (Kubernetes OIDC clusters want it).
 
 Formats (--format):
   token            the access token alone (default)
   header           Authorization: Bearer <token>
-  json             {profile, accessToken, tokenType, expiresAt, scopes} (expiresAt in epoch ms)
+  json             {profile, accessToken, tokenType, expiresAt, scopes} (expiresAt in epoch ms; plus
+                   resource with --resource, kind "id" with --id-token)
   env              shell-quoted export lines: TOKENBROKER_ACCESS_TOKEN, TOKENBROKER_TOKEN_TYPE,
                    TOKENBROKER_EXPIRES_AT (RFC 3339, UTC), TOKENBROKER_PROFILE; use with eval "$(…)"
   exec-credential  a kubectl ExecCredential (client.authentication.k8s.io/v1 or v1beta1, the version
@@ -34,11 +45,17 @@ Options:
   --min-valid SECONDS  refresh first when less is left (default: the profile's refresh.minValidSeconds, 30)
   --force-refresh      report the current token as rejected (as an API's 401 would) and print a new
                        one; callers reporting the same token cause one refresh between them
+  --scope SCOPE        only this granted scope (repeatable, or several space-separated)
+  --resource URI       a token for this API, an absolute URI (repeatable); sent as "resource", or as
+                       the profile's "audienceParam" (e.g. "audience" for Auth0)
+  --id-token           the ID token instead of an access token (not with --scope or --resource)
   --socket PATH        the daemon's socket
   -h, --help           this help
 
 Errors go to stderr (kubectl and git show them). Exit codes: 0 ok, 1 error, 2 usage,
-3 daemon not running, 5 login required (run "tokenbroker login").`;
+3 daemon not running, 5 login required (run "tokenbroker login"). A scope the sign-in was not
+granted is SCOPE_NOT_GRANTED, an ID token that expired with no new one from the provider is
+ID_TOKEN_EXPIRED (exit 1; sign in again with the scope, or for a new ID token).`;
 
 export async function run(argv: string[], context: CommandContext): Promise<number> {
   const { values } = parse('token', argv, {
@@ -47,6 +64,9 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     json: { type: 'boolean' },
     format: { type: 'string' },
     'force-refresh': { type: 'boolean' },
+    scope: { type: 'string', multiple: true },
+    resource: { type: 'string', multiple: true },
+    'id-token': { type: 'boolean' },
   });
   const format = tokenFormat(values.format, values.json);
   let minValidSeconds: number | undefined;
@@ -55,6 +75,11 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     if (!Number.isInteger(minValidSeconds) || minValidSeconds < 0 || minValidSeconds > 3600) {
       throw new UsageError(`token: --min-valid must be a whole number of seconds from 0 to 3600, got ${JSON.stringify(values['min-valid'])}`);
     }
+  }
+  // Checked before connecting; the module loads only when asked (the plain path stays as lean as before).
+  const selection = values.scope === undefined && values.resource === undefined ? {} : (await import('../token-selection.js')).tokenSelection('token', values);
+  if (values['id-token'] && (values.scope !== undefined || values.resource !== undefined)) {
+    throw new UsageError("token: --id-token hands out the sign-in's ID token; it takes no --scope or --resource");
   }
   if (format === 'exec-credential') {
     // Before asking the daemon: an apiVersion we cannot answer is a kubeconfig mistake.
@@ -70,6 +95,8 @@ export async function run(argv: string[], context: CommandContext): Promise<numb
     const options = {
       ...(values.profile === undefined ? {} : { profile: values.profile }),
       ...(minValidSeconds === undefined ? {} : { minValidSeconds }),
+      ...selection,
+      ...(values['id-token'] ? { kind: 'id' as const } : {}),
     };
     let token = await client.getToken(options);
     // The 401 path (token.get `rejected`): the daemon refreshes once, however many callers report it.
