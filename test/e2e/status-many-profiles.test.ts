@@ -101,18 +101,19 @@ describe(`status with ${COUNT} profiles`, () => {
   });
 
   it('tokenbroker status (--json, text, --profile) lists every profile', async () => {
+    // Exit 5: every profile here is signed out, so each needs a sign-in (as `gh auth status` reports it).
     const json = await runCli(['status', '--json', '--socket', daemon.socketPath], { timeoutMs: 30_000 });
-    expect(json.code).toBe(0);
+    expect(json.code).toBe(5);
     const parsed = JSON.parse(json.stdout) as { profiles: Array<{ name: string }> };
     expect(parsed.profiles.map((p) => p.name)).toEqual(names);
 
     const text = await runCli(['status', '--socket', daemon.socketPath], { timeoutMs: 30_000 });
-    expect(text.code).toBe(0);
+    expect(text.code).toBe(5);
     for (const name of [names[0]!, names[500]!, names[999]!]) expect(text.stdout).toContain(name);
     expect(text.stdout.split('\n').filter((line) => line.startsWith('profile-')).length).toBe(COUNT);
 
     const one = await runCli(['status', '--profile', names[999]!, '--json', '--socket', daemon.socketPath]);
-    expect(one.code).toBe(0);
+    expect(one.code).toBe(0); // the one profile with a session
     expect((JSON.parse(one.stdout) as { profiles: Array<{ name: string }> }).profiles.map((p) => p.name)).toEqual([names[999]]);
   });
 });
