@@ -129,6 +129,10 @@ describe('colour', () => {
     delete env['FORCE_COLOR'];
     delete env['NO_COLOR'];
     delete env['NODE_DISABLE_COLORS'];
+    // A user's terminal: node's colour rule (tty getColorDepth) gives 2 colours to an unknown CI and to a
+    // missing TERM, as a CI machine has them.
+    delete env['CI'];
+    env['TERM'] = 'xterm-256color';
     return env;
   };
 
