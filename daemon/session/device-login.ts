@@ -18,6 +18,7 @@ import {
   type TokenSet,
 } from '../oauth/index.js';
 import type { LoginOutcome } from './login-flow.js';
+import { waitForSignIn } from './wait.js';
 
 /** The provider's answer to the poll that ended the sign-in, with the times that anchor its expiry. */
 export interface DeviceTokens {
@@ -156,12 +157,7 @@ export class DeviceLogin {
 
   /** Waits for the outcome, or until `signal` fires (the waiter leaves; the sign-in goes on for others). */
   wait(signal: AbortSignal): Promise<LoginOutcome> {
-    if (signal.aborted) return Promise.reject(new BrokerError('LOGIN_CANCELLED', 'the waiting client went away'));
-    return new Promise((resolve, reject) => {
-      const onAbort = () => reject(new BrokerError('LOGIN_CANCELLED', 'the waiting client went away'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.outcome.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
+    return waitForSignIn(this.outcome, signal);
   }
 
   private finish(): boolean {

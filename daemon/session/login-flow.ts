@@ -12,6 +12,7 @@ import { BrokerError } from '../../proto/index.js';
 import type { ProfileConfig } from '../config.js';
 import { startLoopbackListener, type Caller, type LoopbackListener } from '../loopback-listener.js';
 import { createAuthorizationRequest, loopbackRedirect, type AuthorizationRequest, type ProviderMetadata } from '../oauth/index.js';
+import { waitForSignIn } from './wait.js';
 
 export interface LoginOutcome {
   readonly subject?: string;
@@ -164,12 +165,7 @@ export class PendingLogin {
 
   /** Waits for the outcome, or until `signal` fires (the waiter leaves; the login goes on for others). */
   wait(signal: AbortSignal): Promise<LoginOutcome> {
-    if (signal.aborted) return Promise.reject(new BrokerError('LOGIN_CANCELLED', 'the waiting client went away'));
-    return new Promise((resolve, reject) => {
-      const onAbort = () => reject(new BrokerError('LOGIN_CANCELLED', 'the waiting client went away'));
-      signal.addEventListener('abort', onAbort, { once: true });
-      this.outcome.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-    });
+    return waitForSignIn(this.outcome, signal);
   }
 
   private finish(): boolean {

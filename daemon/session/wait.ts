@@ -32,3 +32,17 @@ export async function sleepUntil(at: number, signal: AbortSignal, now: () => num
     throw gone(); // the only way the timer rejects is the signal
   }
 }
+
+/**
+ * Waits for a sign-in's outcome, or until `signal` fires: the waiting client leaves (LOGIN_CANCELLED for it
+ * alone); the sign-in goes on for the others.
+ */
+export function waitForSignIn<T>(outcome: Promise<T>, signal: AbortSignal): Promise<T> {
+  const left = () => new BrokerError('LOGIN_CANCELLED', 'the waiting client went away');
+  if (signal.aborted) return Promise.reject(left());
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(left());
+    signal.addEventListener('abort', onAbort, { once: true });
+    outcome.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
